@@ -1,0 +1,1000 @@
+package httpparse
+
+import (
+	"bytes"
+	"time"
+)
+
+// Kind says which side of the exchange a Parser reads.
+type Kind uint8
+
+const (
+	Request Kind = iota
+	Response
+)
+
+// Event reports what a call to Feed, Gap or Close reached. Several bits can
+// be set at once: a bodiless message gives Headers|Done.
+type Event uint8
+
+const (
+	// Headers: a header block was parsed; Message is valid until the next call.
+	Headers Event = 1 << iota
+	// Done: the message, body included, is complete.
+	Done
+	// Invalid: bytes that are not HTTP (or a message over a limit) were
+	// dropped; the parser now looks for the next plausible start line.
+	Invalid
+	// Upgrade: 101 Switching Protocols or a successful CONNECT; the rest of
+	// the stream is not HTTP and is ignored.
+	Upgrade
+	// Resynced: after Invalid or a gap, a plausible start line was found;
+	// the next byte starts a message.
+	Resynced
+)
+
+// Reason says why the parser reported Invalid.
+type Reason uint8
+
+const (
+	ReasonNone Reason = iota
+	ReasonStartLine
+	ReasonHeaderLine
+	ReasonTooLong
+	ReasonTooManyHeaders
+	ReasonContentLength
+	ReasonTransferEncoding
+	ReasonChunk
+	ReasonTruncated
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"none", "start_line", "header_line", "too_long",
+	"too_many_headers", "content_length", "transfer_encoding", "chunk", "truncated"}
+
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// NumReasons is the number of Reason values, for counter arrays.
+const NumReasons = int(numReasons)
+
+// Limits bound what the parser accepts and buffers.
+type Limits struct {
+	MaxLineBytes   int // start line, header line, chunk-size line
+	MaxHeaderBytes int // whole header block, start line included
+	MaxHeaders     int // header lines in one block
+}
+
+// DefaultLimits are generous enough for real browsers and proxies (8 KiB
+// cookies, long query strings) and small enough to bound a slowloris.
+var DefaultLimits = Limits{MaxLineBytes: 16 << 10, MaxHeaderBytes: 64 << 10, MaxHeaders: 128}
+
+// Message is what one request or response carries that a segment needs.
+// Byte slices alias the parser's input; see the package documentation.
+type Message struct {
+	Start       time.Time // capture time of the packet holding the first byte
+	StartOffset int64     // stream offset of the first byte
+
+	Method, Target []byte // requests
+	Status         int    // responses
+	Major, Minor   uint8
+
+	Host, UserAgent, XForwardedFor, TraceHeader             []byte
+	HasHost, HasUserAgent, HasXForwardedFor, HasTraceHeader bool
+
+	ContentLength int64 // -1 when the header is absent or overridden by Transfer-Encoding
+	Chunked       bool
+	CloseDelim    bool  // response body ends with the connection
+	BodyBytes     int64 // body bytes seen or skipped by a gap, after de-chunking
+	Gap           bool  // bytes of this message were lost but framing held
+}
+
+type state uint8
+
+const (
+	stStart state = iota
+	stBodyLen
+	stChunkSize
+	stChunkData
+	stChunkEnd
+	stTrailers
+	stBodyClose
+	stResync
+	stUpgraded
+)
+
+// Parser is an incremental parser for one direction of one connection.
+type Parser struct {
+	kind Kind
+	lim  Limits
+
+	st        state
+	msg       Message
+	remaining int64 // bytes left in a Content-Length body or a chunk
+	offset    int64 // stream offset of the next byte fed
+
+	hbuf      []byte // partial line or header block split across Feed calls
+	hbufStale bool   // hbuf holds a block the caller has seen; reset it on next use
+	inMessage bool   // the current message's first byte was seen
+	// startChecked: the buffered block's start line is complete and plausible,
+	// so a slow sender costs O(bytes), not O(bytes²), to buffer.
+	startChecked bool
+
+	atLineStart bool // resync: the byte before the next one fed was LF
+	reason      Reason
+	headers     int
+
+	nextNoBody  bool // the next response answers HEAD
+	nextConnect bool // the next response answers CONNECT
+}
+
+// New returns a parser for requests or responses with the given limits.
+func New(kind Kind, lim Limits) *Parser {
+	p := &Parser{kind: kind, lim: lim}
+	p.Reset()
+	return p
+}
+
+// Reset forgets all state, as for a new connection, keeping the buffer.
+func (p *Parser) Reset() {
+	hb := p.hbuf[:0]
+	*p = Parser{kind: p.kind, lim: p.lim, hbuf: hb, atLineStart: true}
+	p.msg.ContentLength = -1
+}
+
+// ResetResync is Reset for a stream picked up in the middle: the first bytes
+// may belong to a message whose start was not seen.
+func (p *Parser) ResetResync() {
+	p.Reset()
+	p.st = stResync
+	p.atLineStart = false
+}
+
+// Message returns the current message; valid after Headers until the next call.
+func (p *Parser) Message() *Message { return &p.msg }
+
+// InvalidReason says why the last Invalid event was reported.
+func (p *Parser) InvalidReason() Reason { return p.reason }
+
+// InMessage reports whether some bytes of a message have been seen and the
+// message is not complete yet.
+func (p *Parser) InMessage() bool { return p.inMessage }
+
+// Upgraded reports whether the stream stopped being HTTP (101 or CONNECT).
+func (p *Parser) Upgraded() bool { return p.st == stUpgraded }
+
+// Offset is the stream offset of the next byte to be fed.
+func (p *Parser) Offset() int64 { return p.offset }
+
+// ExpectResponseTo tells a response parser the method of the request that
+// the next response answers, which decides whether it has a body (HEAD) or
+// opens a tunnel (CONNECT). It applies to the next final response.
+func (p *Parser) ExpectResponseTo(head, connect bool) {
+	p.nextNoBody, p.nextConnect = head, connect
+}
+
+// Feed parses b, which continues the stream. It returns how many bytes it
+// consumed and what it reached. When the event is 0 all of b was consumed
+// (or buffered) and more bytes are needed. Otherwise call Feed again with
+// b[n:], also when b[n:] is empty and the event was Headers alone.
+func (p *Parser) Feed(b []byte, ts time.Time) (n int, ev Event) {
+	if p.hbufStale {
+		p.hbuf, p.hbufStale = p.hbuf[:0], false
+	}
+	for {
+		var k int
+		switch p.st {
+		case stStart:
+			k, ev = p.feedStart(b[n:], ts)
+		case stBodyLen, stChunkData:
+			k, ev = p.feedCounted(b[n:])
+		case stChunkSize:
+			k, ev = p.feedChunkSize(b[n:])
+		case stChunkEnd:
+			k, ev = p.feedChunkEnd(b[n:])
+		case stTrailers:
+			k, ev = p.feedTrailers(b[n:])
+		case stBodyClose:
+			k = len(b) - n
+			p.msg.BodyBytes += int64(k)
+		case stResync:
+			k, ev = p.feedResync(b[n:], ts)
+		case stUpgraded:
+			k = len(b) - n
+		}
+		n += k
+		p.offset += int64(k)
+		if ev != 0 || n == len(b) {
+			return n, ev
+		}
+	}
+}
+
+// Gap tells the parser that n bytes of the stream were lost at this point.
+// It returns true when the parser stayed in step: the gap fell inside a body
+// whose length is known (or ends with the connection), so the message goes on
+// and carries Gap. Otherwise the parser drops the message, looks for the next
+// start line, and returns false: whole messages may have been in the gap.
+func (p *Parser) Gap(n int64) (inStep bool) {
+	if p.hbufStale {
+		p.hbuf, p.hbufStale = p.hbuf[:0], false
+	}
+	p.offset += n
+	switch p.st {
+	case stBodyLen, stChunkData:
+		if n <= p.remaining {
+			p.remaining -= n
+			p.msg.BodyBytes += n
+			p.msg.Gap = true
+			return true
+		}
+	case stBodyClose:
+		p.msg.BodyBytes += n
+		p.msg.Gap = true
+		return true
+	case stUpgraded:
+		return true
+	}
+	p.toResync(false)
+	return false
+}
+
+// Close tells the parser the stream ended. A body delimited by the end of
+// the connection completes (Done); a message cut short is Invalid with
+// ReasonTruncated.
+func (p *Parser) Close() Event {
+	if p.hbufStale {
+		p.hbuf, p.hbufStale = p.hbuf[:0], false
+	}
+	switch {
+	case p.st == stBodyClose:
+		p.finish()
+		return Done
+	case p.inMessage && p.st != stResync && p.st != stUpgraded:
+		p.reason = ReasonTruncated
+		p.toResync(false)
+		return Invalid
+	}
+	return 0
+}
+
+func (p *Parser) toResync(atLineStart bool) {
+	p.st = stResync
+	p.hbuf = p.hbuf[:0]
+	p.inMessage = false
+	p.atLineStart = atLineStart
+}
+
+func (p *Parser) invalid(r Reason) Event {
+	p.reason = r
+	p.toResync(false)
+	return Invalid
+}
+
+// finish ends the current message and readies the parser for the next.
+func (p *Parser) finish() {
+	p.st = stStart
+	p.inMessage = false
+	p.atLineStart = true
+}
+
+func (p *Parser) beginMessage(ts time.Time, offset int64) {
+	p.msg = Message{Start: ts, StartOffset: offset, ContentLength: -1}
+	p.inMessage = true
+	p.startChecked = false
+	p.headers = 0
+}
+
+// feedStart collects a header block and parses it.
+func (p *Parser) feedStart(b []byte, ts time.Time) (int, Event) {
+	n := 0
+	if !p.inMessage {
+		// RFC 9112 §2.2: empty lines before a request line are ignored.
+		for n < len(b) && (b[n] == '\r' || b[n] == '\n') {
+			n++
+		}
+		if n == len(b) {
+			return n, 0
+		}
+		p.beginMessage(ts, p.offset+int64(n))
+		b = b[n:]
+	}
+	if len(p.hbuf) == 0 {
+		if end := blockEnd(b); end >= 0 {
+			if end > p.lim.MaxHeaderBytes {
+				return n, p.invalid(ReasonTooLong)
+			}
+			ev := p.parseBlock(b[:end])
+			if ev&Invalid != 0 {
+				// Leave the block to the resync scan: a start line may follow.
+				return n, ev
+			}
+			return n + end, ev
+		}
+		if ev := p.checkPartial(b); ev != 0 {
+			return n, ev
+		}
+		p.hbuf = append(p.hbuf, b...)
+		return n + len(b), 0
+	}
+	end := blockEndSplit(p.hbuf, b)
+	take := end
+	if end < 0 {
+		take = len(b)
+	}
+	if len(p.hbuf)+take > p.lim.MaxHeaderBytes {
+		return n, p.invalid(ReasonTooLong)
+	}
+	p.hbuf = append(p.hbuf, b[:take]...)
+	if end < 0 {
+		if ev := p.checkPartial(p.hbuf); ev != 0 {
+			return n + take, ev
+		}
+		return n + take, 0
+	}
+	p.hbufStale = true
+	return n + take, p.parseBlock(p.hbuf)
+}
+
+// checkPartial rejects an incomplete header block early when what is there
+// already cannot be HTTP, so that garbage is not buffered up to the limit.
+func (p *Parser) checkPartial(b []byte) Event {
+	if len(b) > p.lim.MaxHeaderBytes {
+		return p.invalid(ReasonTooLong)
+	}
+	if p.startChecked {
+		return 0
+	}
+	lf := bytes.IndexByte(b, '\n')
+	if lf < 0 {
+		if len(b) > p.lim.MaxLineBytes {
+			return p.invalid(ReasonTooLong)
+		}
+		if !p.plausiblePrefix(b) {
+			return p.invalid(ReasonStartLine)
+		}
+		return 0
+	}
+	if !p.plausibleStartLine(trimCR(b[:lf])) {
+		return p.invalid(ReasonStartLine)
+	}
+	p.startChecked = true
+	return 0
+}
+
+// blockEnd returns the index just after the empty line that ends a header
+// block in b, or -1. Bare LF line ends are accepted (RFC 9112 §2.2).
+func blockEnd(b []byte) int {
+	i := 0
+	for {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+		if i < len(b) && b[i] == '\n' {
+			return i + 1
+		}
+		if i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
+			return i + 2
+		}
+	}
+}
+
+// blockEndSplit finds the end of a header block that began in head and
+// continues in b; it returns the index in b just after the end, or -1.
+func blockEndSplit(head, b []byte) int {
+	if len(b) == 0 {
+		return -1
+	}
+	h := len(head)
+	switch {
+	case h >= 1 && head[h-1] == '\n' && b[0] == '\n':
+		return 1
+	case h >= 1 && head[h-1] == '\n' && b[0] == '\r' && len(b) > 1 && b[1] == '\n':
+		return 2
+	case h >= 2 && head[h-2] == '\n' && head[h-1] == '\r' && b[0] == '\n':
+		return 1
+	}
+	if b[0] == '\n' && h >= 1 && head[h-1] == '\r' {
+		// "...\r" + "\n\r\n..." : the LF at b[0] ends a line; look after it.
+		if e := blockEndAfterLF(b, 1); e >= 0 {
+			return e
+		}
+	}
+	return blockEnd(b)
+}
+
+func blockEndAfterLF(b []byte, i int) int {
+	if i < len(b) && b[i] == '\n' {
+		return i + 1
+	}
+	if i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
+		return i + 2
+	}
+	return -1
+}
+
+func trimCR(line []byte) []byte {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		return line[:n-1]
+	}
+	return line
+}
+
+// parseBlock parses a complete header block (start line to empty line).
+func (p *Parser) parseBlock(block []byte) Event {
+	lf := bytes.IndexByte(block, '\n')
+	start := trimCR(block[:lf])
+	if len(start) > p.lim.MaxLineBytes {
+		return p.invalid(ReasonTooLong)
+	}
+	var ok bool
+	if p.kind == Request {
+		ok = p.parseRequestLine(start)
+	} else {
+		ok = p.parseStatusLine(start)
+	}
+	if !ok {
+		return p.invalid(ReasonStartLine)
+	}
+	var fr framing
+	rest := block[lf+1:]
+	for len(rest) > 0 {
+		lf = bytes.IndexByte(rest, '\n')
+		line := trimCR(rest[:lf])
+		rest = rest[lf+1:]
+		if len(line) == 0 {
+			break
+		}
+		if len(line) > p.lim.MaxLineBytes {
+			return p.invalid(ReasonTooLong)
+		}
+		p.headers++
+		if p.headers > p.lim.MaxHeaders {
+			return p.invalid(ReasonTooManyHeaders)
+		}
+		if r := p.header(line, &fr); r != ReasonNone {
+			return p.invalid(r)
+		}
+	}
+	return p.frame(&fr)
+}
+
+// framing collects the headers that decide where the body ends.
+type framing struct {
+	contentLength int64 // -1 none
+	hasCL         bool
+	hasTE         bool
+	chunkedLast   bool
+	badFold       bool
+	lastFraming   bool // the previous header line was a framing header
+}
+
+func (p *Parser) parseRequestLine(line []byte) bool {
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 || sp > 32 || !isMethod(line[:sp]) {
+		return false
+	}
+	rest := line[sp+1:]
+	sp2 := bytes.LastIndexByte(rest, ' ')
+	if sp2 <= 0 {
+		return false // HTTP/0.9 or garbage: no version
+	}
+	target, ver := rest[:sp2], rest[sp2+1:]
+	if bytes.IndexByte(target, ' ') >= 0 || !parseVersion(ver, &p.msg.Major, &p.msg.Minor) {
+		return false
+	}
+	p.msg.Method, p.msg.Target = line[:sp], target
+	return true
+}
+
+func (p *Parser) parseStatusLine(line []byte) bool {
+	if len(line) < 12 || !parseVersion(line[:8], &p.msg.Major, &p.msg.Minor) || line[8] != ' ' {
+		return false
+	}
+	d := line[9:12]
+	if d[0] < '1' || d[0] > '9' || d[1] < '0' || d[1] > '9' || d[2] < '0' || d[2] > '9' {
+		return false
+	}
+	if len(line) > 12 && line[12] != ' ' {
+		return false
+	}
+	p.msg.Status = int(d[0]-'0')*100 + int(d[1]-'0')*10 + int(d[2]-'0')
+	return true
+}
+
+// parseVersion accepts "HTTP/d.d"; the name's case is tolerated because
+// servers in the wild send "http/1.1" and clients accept it.
+func parseVersion(v []byte, major, minor *uint8) bool {
+	if len(v) != 8 || !equalFold(v[:5], "HTTP/") || v[6] != '.' ||
+		v[5] < '0' || v[5] > '9' || v[7] < '0' || v[7] > '9' {
+		return false
+	}
+	*major, *minor = v[5]-'0', v[7]-'0'
+	return *major == 1
+}
+
+// plausiblePrefix reports whether b could be the beginning of a start line.
+func (p *Parser) plausiblePrefix(b []byte) bool {
+	if p.kind == Response {
+		const h = "HTTP/"
+		n := min(len(b), len(h))
+		return equalFold(b[:n], h[:n])
+	}
+	for i, c := range b {
+		if c == ' ' {
+			return i > 0
+		}
+		if i >= 32 || !isMethodChar(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// plausibleStartLine checks a whole start line without keeping anything.
+func (p *Parser) plausibleStartLine(line []byte) bool {
+	saved := p.msg
+	var ok bool
+	if p.kind == Request {
+		ok = p.parseRequestLine(line)
+	} else {
+		ok = p.parseStatusLine(line)
+	}
+	p.msg = saved
+	return ok
+}
+
+func (p *Parser) header(line []byte, fr *framing) Reason {
+	if line[0] == ' ' || line[0] == '\t' {
+		// obs-fold continues the previous value. None of the values we
+		// extract is worth unfolding, but a folded framing header is
+		// ambiguous between servers, so it is refused.
+		if fr.lastFraming {
+			return ReasonHeaderLine
+		}
+		return ReasonNone
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return ReasonHeaderLine
+	}
+	name := line[:colon]
+	if !isToken(name) {
+		// "Name : value" and the like. Servers reject these; the request
+		// still gets that rejection as its response, so the message is kept
+		// unless the bad name might be a framing header.
+		t := bytes.TrimRight(name, " \t")
+		if equalFold(t, "content-length") || equalFold(t, "transfer-encoding") {
+			return ReasonHeaderLine
+		}
+		fr.lastFraming = false
+		return ReasonNone
+	}
+	value := bytes.Trim(line[colon+1:], " \t")
+	fr.lastFraming = false
+	switch len(name) {
+	case 4:
+		if equalFold(name, "host") && !p.msg.HasHost {
+			p.msg.Host, p.msg.HasHost = value, true
+		}
+	case 10:
+		if equalFold(name, "user-agent") && !p.msg.HasUserAgent {
+			p.msg.UserAgent, p.msg.HasUserAgent = value, true
+		}
+	case 14:
+		if equalFold(name, "content-length") {
+			fr.lastFraming = true
+			return fr.addContentLength(value)
+		}
+	case 15:
+		if equalFold(name, "x-forwarded-for") && !p.msg.HasXForwardedFor {
+			p.msg.XForwardedFor, p.msg.HasXForwardedFor = value, true
+		}
+		if equalFold(name, "x-amzn-trace-id") {
+			// Go's Header.Get: the first line wins.
+			if !p.msg.HasTraceHeader {
+				p.msg.TraceHeader, p.msg.HasTraceHeader = value, true
+			}
+		}
+	case 17:
+		if equalFold(name, "transfer-encoding") {
+			fr.lastFraming = true
+			fr.addTransferEncoding(value)
+		}
+	}
+	return ReasonNone
+}
+
+// addContentLength applies RFC 9112 §6.3: a list of identical values is one
+// value; differing values or a non-number make the framing unrecoverable.
+func (fr *framing) addContentLength(v []byte) Reason {
+	for len(v) > 0 {
+		var item []byte
+		if c := bytes.IndexByte(v, ','); c >= 0 {
+			item, v = v[:c], v[c+1:]
+		} else {
+			item, v = v, nil
+		}
+		n, ok := parseDecimal(bytes.Trim(item, " \t"))
+		if !ok {
+			return ReasonContentLength
+		}
+		if fr.hasCL && n != fr.contentLength {
+			return ReasonContentLength
+		}
+		fr.hasCL, fr.contentLength = true, n
+	}
+	if !fr.hasCL {
+		return ReasonContentLength // empty value
+	}
+	return ReasonNone
+}
+
+func (fr *framing) addTransferEncoding(v []byte) {
+	fr.hasTE = true
+	for len(v) > 0 {
+		var item []byte
+		if c := bytes.IndexByte(v, ','); c >= 0 {
+			item, v = v[:c], v[c+1:]
+		} else {
+			item, v = v, nil
+		}
+		item = bytes.Trim(item, " \t")
+		if len(item) == 0 {
+			continue
+		}
+		fr.chunkedLast = equalFold(item, "chunked")
+	}
+}
+
+// parseDecimal parses a non-negative Content-Length; leading zeros are fine.
+func parseDecimal(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		// 18 digits keep the value below 2^62; anything larger is a lie.
+		for len(b) > 18 && b[0] == '0' {
+			b = b[1:]
+		}
+		if len(b) == 0 || len(b) > 18 {
+			return 0, false
+		}
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// frame decides, from the parsed headers, how the body is delimited.
+func (p *Parser) frame(fr *framing) Event {
+	m := &p.msg
+	if !fr.hasTE && fr.hasCL {
+		m.ContentLength = fr.contentLength
+	}
+	if p.kind == Request {
+		switch {
+		case string(m.Method) == "CONNECT":
+			// What follows is the tunnel (or, if refused, the connection
+			// usually closes); either way it is not ours to parse.
+			p.st = stUpgraded
+			return Headers | Done
+		case fr.hasTE && !fr.chunkedLast:
+			// RFC 9112 §6.3: the server answers 400 and closes; the body
+			// length is unknowable.
+			return p.invalid(ReasonTransferEncoding)
+		case fr.hasTE:
+			m.Chunked = true
+			p.st = stChunkSize
+			return Headers
+		case m.ContentLength > 0:
+			p.st, p.remaining = stBodyLen, m.ContentLength
+			return Headers
+		}
+		p.finish()
+		return Headers | Done
+	}
+
+	noBody, connect := p.nextNoBody, p.nextConnect
+	switch {
+	case m.Status == 101:
+		p.st = stUpgraded
+		return Headers | Done | Upgrade
+	case m.Status < 200:
+		// Informational: the final response is still to come.
+		p.finish()
+		return Headers | Done
+	}
+	p.nextNoBody, p.nextConnect = false, false
+	switch {
+	case connect && m.Status < 300:
+		p.st = stUpgraded
+		return Headers | Done | Upgrade
+	case noBody || m.Status == 204 || m.Status == 304:
+		p.finish()
+		return Headers | Done
+	case fr.hasTE && fr.chunkedLast:
+		m.Chunked = true
+		p.st = stChunkSize
+		return Headers
+	case fr.hasTE:
+		m.CloseDelim = true
+		p.st = stBodyClose
+		return Headers
+	case fr.hasCL:
+		if m.ContentLength == 0 {
+			p.finish()
+			return Headers | Done
+		}
+		p.st, p.remaining = stBodyLen, m.ContentLength
+		return Headers
+	}
+	m.CloseDelim = true
+	p.st = stBodyClose
+	return Headers
+}
+
+// feedCounted consumes a Content-Length body or chunk data.
+func (p *Parser) feedCounted(b []byte) (int, Event) {
+	k := int64(len(b))
+	if k > p.remaining {
+		k = p.remaining
+	}
+	p.remaining -= k
+	p.msg.BodyBytes += k
+	if p.remaining > 0 {
+		return int(k), 0
+	}
+	if p.st == stChunkData {
+		p.st = stChunkEnd
+		return int(k), 0
+	}
+	p.finish()
+	return int(k), Done
+}
+
+// line returns the next complete line (without CR LF), joining bytes kept
+// from earlier calls. ok is false when b ended first; then all of b is kept.
+func (p *Parser) line(b []byte) (line []byte, used int, ok bool, ev Event) {
+	lf := bytes.IndexByte(b, '\n')
+	if lf < 0 {
+		if len(p.hbuf)+len(b) > p.lim.MaxLineBytes {
+			return nil, len(b), false, p.invalid(ReasonTooLong)
+		}
+		p.hbuf = append(p.hbuf, b...)
+		return nil, len(b), false, 0
+	}
+	if len(p.hbuf) == 0 {
+		line = b[:lf]
+	} else {
+		if len(p.hbuf)+lf > p.lim.MaxLineBytes {
+			return nil, lf + 1, false, p.invalid(ReasonTooLong)
+		}
+		p.hbuf = append(p.hbuf, b[:lf]...)
+		line = p.hbuf
+		p.hbufStale = true
+	}
+	if len(line) > p.lim.MaxLineBytes {
+		return nil, lf + 1, false, p.invalid(ReasonTooLong)
+	}
+	return trimCR(line), lf + 1, true, 0
+}
+
+// endLine drops a line taken from hbuf once it has been used.
+func (p *Parser) endLine() {
+	if p.hbufStale {
+		p.hbuf, p.hbufStale = p.hbuf[:0], false
+	}
+}
+
+func (p *Parser) feedChunkSize(b []byte) (int, Event) {
+	line, used, ok, ev := p.line(b)
+	if !ok {
+		return used, ev
+	}
+	size, valid := parseChunkSize(line)
+	p.endLine()
+	if !valid {
+		return used, p.invalid(ReasonChunk)
+	}
+	if size == 0 {
+		p.st = stTrailers
+	} else {
+		p.st, p.remaining = stChunkData, size
+	}
+	return used, 0
+}
+
+// parseChunkSize reads the hex size before any chunk extension. At most 15
+// hex digits keep the size below 2^60 (net/http allows 16 but then overflows
+// int64 for half of them).
+func parseChunkSize(line []byte) (int64, bool) {
+	if i := bytes.IndexByte(line, ';'); i >= 0 {
+		line = line[:i]
+	}
+	line = bytes.Trim(line, " \t")
+	if len(line) == 0 || len(line) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range line {
+		switch {
+		case c >= '0' && c <= '9':
+			n = n<<4 | int64(c-'0')
+		case c >= 'a' && c <= 'f':
+			n = n<<4 | int64(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			n = n<<4 | int64(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+func (p *Parser) feedChunkEnd(b []byte) (int, Event) {
+	line, used, ok, ev := p.line(b)
+	if !ok {
+		return used, ev
+	}
+	empty := len(line) == 0
+	p.endLine()
+	if !empty {
+		return used, p.invalid(ReasonChunk)
+	}
+	p.st = stChunkSize
+	return used, 0
+}
+
+func (p *Parser) feedTrailers(b []byte) (int, Event) {
+	line, used, ok, ev := p.line(b)
+	if !ok {
+		return used, ev
+	}
+	empty := len(line) == 0
+	p.endLine()
+	if empty {
+		p.finish()
+		return used, Done
+	}
+	p.headers++
+	if p.headers > p.lim.MaxHeaders {
+		return used, p.invalid(ReasonTooManyHeaders)
+	}
+	return used, 0
+}
+
+// feedResync skips bytes until a line that starts a plausible message.
+func (p *Parser) feedResync(b []byte, ts time.Time) (int, Event) {
+	i := 0
+	if len(p.hbuf) > 0 {
+		// A candidate line began in an earlier call.
+		lf := bytes.IndexByte(b, '\n')
+		if lf < 0 {
+			if len(p.hbuf)+len(b) > p.lim.MaxLineBytes {
+				p.hbuf = p.hbuf[:0]
+				return len(b), 0
+			}
+			p.hbuf = append(p.hbuf, b...)
+			if !p.plausiblePrefix(p.hbuf) {
+				p.hbuf = p.hbuf[:0]
+			}
+			return len(b), 0
+		}
+		if len(p.hbuf)+lf <= p.lim.MaxLineBytes {
+			p.hbuf = append(p.hbuf, b[:lf]...)
+			if p.plausibleStartLine(trimCR(p.hbuf)) {
+				// The message began before this call; its header block goes
+				// on in hbuf (restored with the line's LF).
+				p.hbuf = append(p.hbuf, '\n')
+				start, off := p.msg.Start, p.msg.StartOffset
+				p.st = stStart
+				p.beginMessage(start, off)
+				p.startChecked = true
+				return lf + 1, Resynced
+			}
+		}
+		p.hbuf = p.hbuf[:0]
+		i = lf + 1
+		p.atLineStart = true
+	}
+	for i < len(b) {
+		if !p.atLineStart {
+			lf := bytes.IndexByte(b[i:], '\n')
+			if lf < 0 {
+				return len(b), 0
+			}
+			i += lf + 1
+			p.atLineStart = true
+			continue
+		}
+		rest := b[i:]
+		lf := bytes.IndexByte(rest, '\n')
+		if lf < 0 {
+			if len(rest) <= p.lim.MaxLineBytes && p.plausiblePrefix(rest) {
+				p.hbuf = append(p.hbuf[:0], rest...)
+				// Remember where this candidate began, for its Start.
+				p.msg.Start, p.msg.StartOffset = ts, p.offset+int64(i)
+			}
+			p.atLineStart = false
+			return len(b), 0
+		}
+		if p.plausibleStartLine(trimCR(rest[:lf])) {
+			p.st = stStart
+			return i, Resynced
+		}
+		if len(trimCR(rest[:lf])) == 0 {
+			// Empty lines may precede a message.
+			i += lf + 1
+			continue
+		}
+		i += lf + 1
+	}
+	return i, 0
+}
+
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !isTokenChar(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func isTokenChar(c byte) bool { return tokenTable[c] }
+
+// isMethod is stricter than the token grammar: every registered method is
+// upper case, and insisting on it keeps resynchronisation from taking body
+// bytes such as "abcdGET /x HTTP/1.1" for a request line.
+func isMethod(b []byte) bool {
+	for _, c := range b {
+		if !isMethodChar(c) {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+func isMethodChar(c byte) bool { return c >= 'A' && c <= 'Z' || c == '-' || c == '_' }
+
+var tokenTable = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// equalFold compares ASCII case-insensitively without allocating.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c, d := b[i], s[i]
+		if c|0x20 != d|0x20 || (c|0x20 < 'a' || c|0x20 > 'z') && c != d {
+			return false
+		}
+	}
+	return true
+}
