@@ -1,0 +1,257 @@
+package capture
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+)
+
+// TCP flags, as in the header's low byte.
+const (
+	FlagFIN uint8 = 1 << iota
+	FlagSYN
+	FlagRST
+	FlagPSH
+	FlagACK
+)
+
+// Packet is one decoded TCP segment.
+type Packet struct {
+	Timestamp        time.Time
+	SrcIP, DstIP     netip.Addr
+	SrcPort, DstPort uint16
+	Seq, Ack         uint32
+	Flags            uint8
+	Payload          []byte // captured payload, aliases the frame
+	// PayloadLen is the payload length the IP header announces; more than
+	// len(Payload) when the capture cut the frame short (snap length).
+	PayloadLen int
+}
+
+// Result says what Decode made of a frame.
+type Result uint8
+
+const (
+	// OK: p holds a TCP segment.
+	OK Result = iota
+	// NotTCP: a well-formed frame that carries no TCP (ARP, UDP, ...).
+	NotTCP
+	// Fragment: an IP fragment; fragments are not reassembled.
+	Fragment
+	// Malformed: a frame too short or inconsistent to decode.
+	Malformed
+	// UnknownLink: a link type this decoder does not know.
+	UnknownLink
+)
+
+// maxTags bounds the VLAN/MPLS/IPv6-extension headers walked in one frame.
+const maxTags = 8
+
+const (
+	etherIPv4  = 0x0800
+	etherIPv6  = 0x86dd
+	etherVLAN  = 0x8100
+	etherQinQ  = 0x88a8
+	etherQinQ2 = 0x9100 // pre-standard QinQ
+	etherMPLS  = 0x8847
+	etherMPLSm = 0x8848
+)
+
+// Decode fills p from a frame of the given link type. It never allocates.
+func Decode(lt layers.LinkType, frame []byte, ts time.Time, p *Packet) Result {
+	p.Timestamp = ts
+	switch lt {
+	case layers.LinkTypeEthernet:
+		return decodeEthernet(frame, p)
+	case layers.LinkTypeLinuxSLL:
+		if len(frame) < 16 {
+			return Malformed
+		}
+		return decodeEtherType(binary.BigEndian.Uint16(frame[14:16]), frame[16:], p)
+	case 276: // LINKTYPE_LINUX_SLL2, written by tcpdump -i any since libpcap 1.10
+		if len(frame) < 20 {
+			return Malformed
+		}
+		return decodeEtherType(binary.BigEndian.Uint16(frame[0:2]), frame[20:], p)
+	case layers.LinkTypeRaw, 12, 14: // DLT_RAW's several numbers across systems
+		return decodeIP(frame, p)
+	case layers.LinkTypeIPv4:
+		return decodeIPv4(frame, p)
+	case layers.LinkTypeIPv6:
+		return decodeIPv6(frame, p)
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		// 4-byte address family: host byte order of the capturing machine
+		// for NULL, network order for LOOP. Values of both orders are tried.
+		if len(frame) < 4 {
+			return Malformed
+		}
+		af := binary.LittleEndian.Uint32(frame)
+		if af > 0xffff {
+			af = binary.BigEndian.Uint32(frame)
+		}
+		switch af {
+		case 2:
+			return decodeIPv4(frame[4:], p)
+		case 10, 24, 28, 30: // Linux, NetBSD/OpenBSD, FreeBSD, Darwin
+			return decodeIPv6(frame[4:], p)
+		}
+		return NotTCP
+	}
+	return UnknownLink
+}
+
+func decodeEthernet(b []byte, p *Packet) Result {
+	if len(b) < 14 {
+		return Malformed
+	}
+	et := binary.BigEndian.Uint16(b[12:14])
+	if et < 0x0600 {
+		// IEEE 802.3 length field: LLC, perhaps with a SNAP header.
+		b = b[14:]
+		if len(b) < 8 {
+			return Malformed
+		}
+		if b[0] != 0xaa || b[1] != 0xaa || b[2] != 0x03 {
+			return NotTCP
+		}
+		return decodeEtherType(binary.BigEndian.Uint16(b[6:8]), b[8:], p)
+	}
+	return decodeEtherType(et, b[14:], p)
+}
+
+func decodeEtherType(et uint16, b []byte, p *Packet) Result {
+	for range maxTags {
+		switch et {
+		case etherIPv4:
+			return decodeIPv4(b, p)
+		case etherIPv6:
+			return decodeIPv6(b, p)
+		case etherVLAN, etherQinQ, etherQinQ2:
+			if len(b) < 4 {
+				return Malformed
+			}
+			et, b = binary.BigEndian.Uint16(b[2:4]), b[4:]
+		case etherMPLS, etherMPLSm:
+			for range maxTags {
+				if len(b) < 4 {
+					return Malformed
+				}
+				bottom := b[2]&1 != 0
+				b = b[4:]
+				if bottom {
+					return decodeIP(b, p)
+				}
+			}
+			return Malformed
+		default:
+			return NotTCP
+		}
+	}
+	return Malformed
+}
+
+func decodeIP(b []byte, p *Packet) Result {
+	if len(b) == 0 {
+		return Malformed
+	}
+	switch b[0] >> 4 {
+	case 4:
+		return decodeIPv4(b, p)
+	case 6:
+		return decodeIPv6(b, p)
+	}
+	return NotTCP
+}
+
+func decodeIPv4(b []byte, p *Packet) Result {
+	if len(b) < 20 || b[0]>>4 != 4 {
+		return Malformed
+	}
+	ihl := int(b[0]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(b[2:4]))
+	if ihl < 20 || total < ihl || len(b) < ihl {
+		return Malformed
+	}
+	if b[9] != 6 {
+		return NotTCP
+	}
+	if frag := binary.BigEndian.Uint16(b[6:8]); frag&0x3fff != 0 {
+		return Fragment // MF set or a non-zero offset
+	}
+	p.SrcIP = netip.AddrFrom4([4]byte(b[12:16]))
+	p.DstIP = netip.AddrFrom4([4]byte(b[16:20]))
+	// total bounds the segment: Ethernet pads short frames, and a total of
+	// 0 (TSO on the sending host) means "as captured".
+	wire := total - ihl
+	if total == 0 {
+		wire = len(b) - ihl
+	}
+	return decodeTCP(b[ihl:], wire, p)
+}
+
+func decodeIPv6(b []byte, p *Packet) Result {
+	if len(b) < 40 || b[0]>>4 != 6 {
+		return Malformed
+	}
+	plen := int(binary.BigEndian.Uint16(b[4:6]))
+	next := b[6]
+	p.SrcIP = netip.AddrFrom16([16]byte(b[8:24]))
+	p.DstIP = netip.AddrFrom16([16]byte(b[24:40]))
+	b = b[40:]
+	if plen == 0 {
+		plen = len(b) // jumbogram or TSO: trust the capture
+	}
+	for range maxTags {
+		switch next {
+		case 6:
+			return decodeTCP(b, plen, p)
+		case 0, 43, 60: // hop-by-hop, routing, destination options
+			if len(b) < 8 {
+				return Malformed
+			}
+			n := (int(b[1]) + 1) * 8
+			if len(b) < n || plen < n {
+				return Malformed
+			}
+			next, b, plen = b[0], b[n:], plen-n
+		case 51: // authentication header
+			if len(b) < 8 {
+				return Malformed
+			}
+			n := (int(b[1]) + 2) * 4
+			if len(b) < n || plen < n {
+				return Malformed
+			}
+			next, b, plen = b[0], b[n:], plen-n
+		case 44:
+			return Fragment
+		default:
+			return NotTCP
+		}
+	}
+	return Malformed
+}
+
+// decodeTCP reads a TCP header; wire is the segment length from the IP header.
+func decodeTCP(b []byte, wire int, p *Packet) Result {
+	if len(b) < 20 {
+		return Malformed
+	}
+	off := int(b[12]>>4) * 4
+	if off < 20 || len(b) < off || wire < off {
+		return Malformed
+	}
+	p.SrcPort = binary.BigEndian.Uint16(b[0:2])
+	p.DstPort = binary.BigEndian.Uint16(b[2:4])
+	p.Seq = binary.BigEndian.Uint32(b[4:8])
+	p.Ack = binary.BigEndian.Uint32(b[8:12])
+	p.Flags = b[13] & 0x1f
+	if len(b) > wire {
+		b = b[:wire] // link-layer padding or trailer
+	}
+	p.Payload = b[off:]
+	p.PayloadLen = wire - off
+	return OK
+}

@@ -1,0 +1,94 @@
+package naming
+
+import (
+	"errors"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxNameRunes is X-Ray's limit on a segment name.
+const MaxNameRunes = 200
+
+// ErrEmptyName says a default name cleans down to nothing.
+var ErrEmptyName = errors.New("service name is empty after removing characters X-Ray rejects")
+
+// Clean appends name to dst without the characters X-Ray rejects, cut to
+// MaxNameRunes runes. Allowed: Unicode letters and numbers, white space and
+// _ . : / % & # = + \ - @ (xray-spec Part B §1.2).
+func Clean(dst, name []byte) []byte {
+	n := 0
+	for i := 0; i < len(name) && n < MaxNameRunes; {
+		c := name[i]
+		if c < utf8.RuneSelf {
+			i++
+			if asciiAllowed[c] {
+				dst = append(dst, c)
+				n++
+			}
+			continue
+		}
+		r, size := utf8.DecodeRune(name[i:])
+		if r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.IsSpace(r)) {
+			dst = append(dst, name[i:i+size]...)
+			n++
+		}
+		i += size
+	}
+	return dst
+}
+
+var asciiAllowed = func() (t [utf8.RuneSelf]bool) {
+	for c := range utf8.RuneSelf {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	}
+	for _, c := range " \t\n\v\f\r_.:/%&#=+\\-@" {
+		t[c] = true
+	}
+	return t
+}()
+
+// Fixed names every segment the same.
+type Fixed struct{ name []byte }
+
+// NewFixed cleans name once; it fails if nothing is left.
+func NewFixed(name string) (*Fixed, error) {
+	c := Clean(nil, []byte(name))
+	if len(c) == 0 {
+		return nil, ErrEmptyName
+	}
+	return &Fixed{name: c}, nil
+}
+
+// AppendName appends the fixed name.
+func (f *Fixed) AppendName(dst, _ []byte) []byte { return append(dst, f.name...) }
+
+// String returns the name.
+func (f *Fixed) String() string { return string(f.name) }
+
+// Dynamic names a segment after its Host when the Host matches Pattern.
+type Dynamic struct {
+	pattern  []byte
+	fallback *Fixed
+}
+
+// NewDynamic returns a namer using pattern and the fallback name.
+func NewDynamic(pattern string, fallback *Fixed) *Dynamic {
+	return &Dynamic{pattern: []byte(pattern), fallback: fallback}
+}
+
+// AppendName appends the host when it matches, else the fallback. A match
+// that cleans down to nothing (a Host of only rejected characters) also
+// falls back, since X-Ray drops a segment with an empty name.
+func (d *Dynamic) AppendName(dst, host []byte) []byte {
+	if n := len(host); n > 3 && string(host[n-3:]) == ":80" {
+		host = host[:n-3]
+	}
+	if WildcardMatch(d.pattern, host) {
+		before := len(dst)
+		dst = Clean(dst, host)
+		if len(dst) > before {
+			return dst
+		}
+	}
+	return d.fallback.AppendName(dst, host)
+}

@@ -1,0 +1,90 @@
+package naming
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// WildcardMatch reports whether text matches pattern case-insensitively,
+// where `*` matches any run (also empty) and `?` exactly one character, and
+// the whole text must match. It is the SDKs' greedy algorithm with one
+// back-tracking point (xray-spec Part B §3.2). `?` matches one byte for
+// ASCII text; text with other characters is compared rune by rune, as the
+// Python SDK does, so that `?` matches "é".
+func WildcardMatch(pattern, text []byte) bool {
+	if len(pattern) == 0 {
+		return len(text) == 0
+	}
+	if len(pattern) == 1 && pattern[0] == '*' {
+		return true
+	}
+	if isASCII(pattern) && isASCII(text) {
+		return matchASCII(pattern, text)
+	}
+	// Rare path: fold with Unicode rules, then match runes.
+	return matchRunes([]rune(strings.ToLower(string(pattern))), []rune(strings.ToLower(string(text))))
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func matchASCII(p, t []byte) bool {
+	i, pi := 0, 0
+	iStar, pStar := len(t), 0
+	for i < len(t) {
+		switch {
+		case pi < len(p) && (p[pi] == '?' || lower(p[pi]) == lower(t[i])):
+			i++
+			pi++
+		case pi < len(p) && p[pi] == '*':
+			iStar, pStar = i, pi
+			pi++
+		case iStar != len(t):
+			iStar++
+			i, pi = iStar, pStar+1
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}
+
+func matchRunes(p, t []rune) bool {
+	i, pi := 0, 0
+	iStar, pStar := len(t), 0
+	for i < len(t) {
+		switch {
+		case pi < len(p) && (p[pi] == '?' || p[pi] == t[i]):
+			i++
+			pi++
+		case pi < len(p) && p[pi] == '*':
+			iStar, pStar = i, pi
+			pi++
+		case iStar != len(t):
+			iStar++
+			i, pi = iStar, pStar+1
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}
