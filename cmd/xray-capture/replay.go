@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xray-capture/xray-capture/capture"
+	"github.com/xray-capture/xray-capture/emitter"
+	"github.com/xray-capture/xray-capture/naming"
+	"github.com/xray-capture/xray-capture/segmenter"
+)
+
+func runReplay(cmd *cobra.Command, o *Options) error {
+	if o.Read == "" {
+		return errors.New("live capture is not built yet (issue 3): replay a capture file with --read FILE")
+	}
+	src, err := capture.OpenFile(o.Read)
+	if err != nil {
+		return fmt.Errorf("read %w", err)
+	}
+	defer src.Close()
+
+	sinks, closeSinks, err := openSinks(o)
+	if err != nil {
+		return err
+	}
+	t, err := newTracker(o, sinks)
+	if err != nil {
+		closeSinks()
+		return err
+	}
+	last, n, readErr := pump(cmd.Context(), src, t)
+	t.Close(last)
+	sinkErr := closeSinks()
+	printSummary(o.Stderr, &t.Stats, sinks)
+	if readErr != nil {
+		return fmt.Errorf("%s: after %d packets: %w", o.Read, n, readErr)
+	}
+	return sinkErr
+}
+
+// sinkSet is where segments go: the daemon always, a JSON-lines file if asked.
+type sinkSet struct {
+	udp   *emitter.UDP
+	lines *emitter.JSONLines
+}
+
+func openSinks(o *Options) (*sinkSet, func() error, error) {
+	udp, err := emitter.NewUDP(o.DaemonAddress.UDP)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &sinkSet{udp: udp}
+	var out io.WriteCloser
+	switch o.Output {
+	case "":
+	case "-":
+		s.lines = emitter.NewJSONLines(o.Stdout)
+	default:
+		f, err := os.Create(o.Output)
+		if err != nil {
+			udp.Close()
+			return nil, nil, fmt.Errorf("--output: %w", err)
+		}
+		out = f
+		s.lines = emitter.NewJSONLines(f)
+	}
+	closeAll := func() error {
+		var errs []error
+		if s.lines != nil {
+			if err := s.lines.Flush(); err != nil {
+				errs = append(errs, fmt.Errorf("write segments: %w", err))
+			}
+		}
+		if out != nil {
+			errs = append(errs, out.Close())
+		}
+		errs = append(errs, udp.Close())
+		return errors.Join(errs...)
+	}
+	return s, closeAll, nil
+}
+
+func (s *sinkSet) sink() segmenter.Sink {
+	if s.lines == nil {
+		return s.udp
+	}
+	return emitter.Tee{s.lines, s.udp}
+}
+
+func newTracker(o *Options, sinks *sinkSet) (*segmenter.Tracker, error) {
+	fixed, err := naming.NewFixed(o.ServiceName)
+	if err != nil {
+		return nil, err
+	}
+	var namer segmenter.Namer = fixed
+	if o.DynamicNaming != "" {
+		namer = naming.NewDynamic(o.DynamicNaming, fixed)
+	}
+	ids := segmenter.NewIDGen()
+	if o.IDSeed != 0 {
+		ids = segmenter.NewSeededIDGen(o.IDSeed)
+	}
+	return segmenter.New(segmenter.Config{
+		Ports:           o.Ports,
+		Namer:           namer,
+		IDs:             ids,
+		Sink:            sinks.sink(),
+		SDKVersion:      version,
+		ResponseTimeout: o.ResponseTimeout,
+		IdleTimeout:     o.IdleTimeout,
+		MaxConnections:  o.MaxConnections,
+		MaxPending:      o.MaxPending,
+	})
+}
+
+// pump reads frames until the end of the source or until ctx is done. It
+// returns the last packet time, the number of frames and a read error.
+func pump(ctx context.Context, src capture.Source, t *segmenter.Tracker) (time.Time, uint64, error) {
+	var last time.Time
+	var n uint64
+	for {
+		if n&1023 == 0 && ctx.Err() != nil {
+			return last, n, nil
+		}
+		f, err := src.ReadFrame()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return last, n, nil
+			}
+			return last, n, err
+		}
+		n++
+		if f.Timestamp.After(last) {
+			last = f.Timestamp
+		}
+		t.HandleFrame(f)
+	}
+}
+
+// printSummary writes the end-of-replay line: the main counts, then every
+// counter of something lost that is not zero.
+func printSummary(w io.Writer, st *segmenter.Stats, sinks *sinkSet) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "xray-capture: packets=%d connections=%d requests=%d segments=%d",
+		st.Packets, st.Connections, st.Requests, st.Segments)
+	for _, c := range st.Counters() {
+		if c.Value != 0 && segmenter.IsDrop(c.Name) {
+			fmt.Fprintf(&b, " %s=%d", c.Name, c.Value)
+		}
+	}
+	u := sinks.udp
+	fmt.Fprintf(&b, " daemon_sent=%d", u.Sent)
+	if u.SendErrors > 0 {
+		fmt.Fprintf(&b, " daemon_send_errors=%d (%v)", u.SendErrors, u.LastError)
+	}
+	if u.TooLarge > 0 {
+		fmt.Fprintf(&b, " segments_too_large=%d", u.TooLarge)
+	}
+	fmt.Fprintln(w, b.String())
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xray-capture/xray-capture/emitter"
+	"github.com/xray-capture/xray-capture/naming"
+	"github.com/xray-capture/xray-capture/segmenter"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// Options holds what the flags and the environment say.
+type Options struct {
+	Read            string
+	Ports           []uint16
+	ServiceName     string
+	DynamicNaming   string
+	DaemonAddress   emitter.DaemonAddress
+	Output          string
+	ResponseTimeout time.Duration
+	IdleTimeout     time.Duration
+	MaxConnections  int
+	MaxPending      int
+
+	// For tests: a fixed id seed makes output reproducible.
+	IDSeed uint64
+
+	Stdout, Stderr io.Writer
+}
+
+type lookupEnv func(string) (string, bool)
+
+func newRootCmd(stdout, stderr io.Writer, env lookupEnv) *cobra.Command {
+	return newRootCmdWith(stdout, stderr, env, runReplay)
+}
+
+// newRootCmdWith takes the function that runs the parsed options, so that
+// flag tests can stop there.
+func newRootCmdWith(stdout, stderr io.Writer, env lookupEnv, runF func(*cobra.Command, *Options) error) *cobra.Command {
+	opts := &Options{Stdout: stdout, Stderr: stderr}
+	var ports []string
+	var daemon string
+	cmd := &cobra.Command{
+		Use:   "xray-capture --port PORT --service-name NAME [--read FILE]",
+		Short: "Trace an app's HTTP traffic into AWS X-Ray segments, without touching the app",
+		Long: `xray-capture watches the HTTP/1.x traffic of an app port, pairs each response
+with its request and sends one X-Ray segment per request to the X-Ray daemon,
+as the X-Ray SDK middleware would, without any code in the app.
+
+With --read it replays a pcap or pcapng capture file through the same pipeline.`,
+		Example: `  # Replay a capture, print the segments as JSON lines
+  xray-capture --read testdata/captures/keepalive.pcap --port 8080 --service-name shop --output -
+
+  # Name segments after the Host header when it matches a pattern
+  xray-capture --read app.pcap --port 80 --service-name shop --dynamic-naming '*.example.com'`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if opts.Ports, err = parsePorts(ports); err != nil {
+				return err
+			}
+			if v, ok := env("AWS_XRAY_TRACING_NAME"); ok && v != "" {
+				opts.ServiceName = v // as the Python SDK: the env var overrides the configured name
+			}
+			if opts.ServiceName == "" {
+				return errors.New("a service name is required: --service-name NAME or AWS_XRAY_TRACING_NAME")
+			}
+			if _, err := naming.NewFixed(opts.ServiceName); err != nil {
+				return fmt.Errorf("--service-name %q: %w", opts.ServiceName, err)
+			}
+			if !cmd.Flags().Changed("daemon-address") {
+				if v, ok := env("AWS_XRAY_DAEMON_ADDRESS"); ok && v != "" {
+					daemon = v
+				}
+			}
+			if opts.DaemonAddress, err = emitter.ParseDaemonAddress(daemon); err != nil {
+				return err
+			}
+			if opts.ResponseTimeout <= 0 || opts.IdleTimeout <= 0 {
+				return errors.New("--response-timeout and --idle-timeout must be positive")
+			}
+			if opts.MaxConnections <= 0 || opts.MaxPending <= 0 {
+				return errors.New("--max-connections and --max-pending must be positive")
+			}
+			return runF(cmd, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&opts.Read, "read", "r", "", "replay this pcap or pcapng file (gzipped or not) instead of capturing live")
+	f.StringSliceVarP(&ports, "port", "p", nil, "server port(s) of the app, e.g. 8080 or 80,8080 (repeatable); required")
+	f.StringVar(&opts.ServiceName, "service-name", "", "segment name (overridden by AWS_XRAY_TRACING_NAME); required")
+	f.StringVar(&opts.DynamicNaming, "dynamic-naming", "", "name segments after the Host header when it matches this pattern (* and ?)")
+	f.StringVar(&daemon, "daemon-address", emitter.DefaultDaemonAddress, "X-Ray daemon address, host:port or \"tcp:host:port udp:host:port\" (default from AWS_XRAY_DAEMON_ADDRESS)")
+	f.StringVarP(&opts.Output, "output", "o", "", "also write segments as JSON lines to this file (- for stdout)")
+	f.DurationVar(&opts.ResponseTimeout, "response-timeout", segmenter.DefaultResponseTimeout, "a request unanswered this long is sent as a timeout")
+	f.DurationVar(&opts.IdleTimeout, "idle-timeout", segmenter.DefaultIdleTimeout, "forget a connection silent this long (at least the response timeout)")
+	f.IntVar(&opts.MaxConnections, "max-connections", segmenter.DefaultMaxConnections, "connections tracked at once")
+	f.IntVar(&opts.MaxPending, "max-pending", segmenter.DefaultMaxPending, "requests awaiting a response on one connection")
+	f.Uint64Var(&opts.IDSeed, "id-seed", 0, "seed ids deterministically (for tests; 0 = random)")
+	_ = f.MarkHidden("id-seed")
+	cmd.AddCommand(newVersionCmd(stdout))
+	return cmd
+}
+
+// parsePorts accepts "80", "80,8080" and repeated flags.
+func parsePorts(vals []string) ([]uint16, error) {
+	if len(vals) == 0 {
+		return nil, errors.New("at least one --port is required")
+	}
+	var ports []uint16
+	for _, v := range vals {
+		for _, s := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n < 1 || n > 65535 {
+				return nil, fmt.Errorf("--port %q: want a number from 1 to 65535", s)
+			}
+			ports = append(ports, uint16(n))
+		}
+	}
+	return ports, nil
+}
+
+func newVersionCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintf(stdout, "xray-capture %s\n", version)
+			return err
+		},
+	}
+}

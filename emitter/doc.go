@@ -1,0 +1,16 @@
+// Package emitter sends finished segments out: as UDP datagrams to the X-Ray
+// daemon, or as JSON lines to a file or stdout.
+//
+// In: *segmenter.Segment values from the Tracker's goroutine (Emit).
+// Out: one datagram per segment, `{"format":"json","version":1}` + "\n" +
+// the compact JSON document (xray-spec Part A, Part B §6.1); or one JSON
+// document per line.
+//
+// Ownership: Emit encodes the segment into the emitter's own buffer before
+// returning and keeps nothing of it. Emitters are used from one goroutine.
+//
+// UDP never blocks the pipeline: the socket is written without waiting, and
+// a full socket buffer, an absent daemon or a refused datagram is counted in
+// SendErrors. A document over 64,000 bytes is not sent and is counted in
+// TooLarge.
+package emitter

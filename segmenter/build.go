@@ -1,0 +1,145 @@
+package segmenter
+
+import (
+	"bytes"
+	"net/netip"
+	"time"
+	"unicode/utf8"
+
+	"github.com/xray-capture/xray-capture/httpparse"
+)
+
+// emit builds the segment for request r and hands it to the sink. resp is
+// nil for a request that got no answer; outcome is the capture_outcome
+// annotation ("" for a complete exchange).
+func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time.Time, outcome string) {
+	var th TraceHeader
+	th.Sampled = -1
+	if r.hasTr {
+		th = ParseTraceHeader(r.get(r.trace))
+	}
+	if th.Sampled == 0 {
+		t.Stats.NotSampledHeader++
+		return
+	}
+	s := &t.seg
+	host := r.get(r.host)
+	t.nameBuf = t.cfg.Namer.AppendName(t.nameBuf[:0], host)
+	s.Name = t.nameBuf
+	newSegmentID(t.cfg.IDs, &s.ID)
+	if th.Root != nil {
+		copy(s.TraceID[:], th.Root)
+	} else {
+		newTraceID(t.cfg.IDs, r.start, &s.TraceID)
+	}
+	s.ParentID = th.Parent
+	s.Start, s.End = r.start, end
+	if end.Before(r.start) {
+		s.End = r.start // packet clocks can step back; X-Ray wants end ≥ start
+	}
+	s.Method = r.get(r.method)
+	t.urlBuf = appendURL(t.urlBuf[:0], r, c)
+	s.URL = t.urlBuf
+	s.UserAgent = nil
+	if r.hasUA {
+		s.UserAgent = r.get(r.ua)
+	}
+	s.XForwardedFor = false
+	if xff := r.get(r.xff); r.hasXFF && len(xff) > 0 {
+		s.ClientIP, s.XForwardedFor = xff, true
+	} else {
+		t.ipBuf = c.clientIP.Unmap().AppendTo(t.ipBuf[:0])
+		s.ClientIP = t.ipBuf
+	}
+	s.HasResponse = resp != nil
+	s.Error, s.Throttle, s.Fault = false, false, false
+	s.ContentLength = -1
+	if resp != nil {
+		s.Status = resp.Status
+		switch {
+		case resp.ContentLength >= 0:
+			s.ContentLength = resp.ContentLength
+		case resp.Chunked || resp.CloseDelim:
+			s.ContentLength = resp.BodyBytes
+		}
+		switch {
+		case resp.Status == 429:
+			s.Error, s.Throttle = true, true
+		case resp.Status >= 400 && resp.Status < 500:
+			s.Error = true
+		case resp.Status >= 500 && resp.Status < 600:
+			s.Fault = true
+		}
+	} else {
+		s.Status = 0
+		s.Fault = true
+	}
+	s.Outcome = outcome
+	s.CaptureGap = r.gap || resp != nil && resp.Gap
+	if s.CaptureGap {
+		t.Stats.GapSegments++
+	}
+	switch outcome {
+	case "reset":
+		if resp == nil {
+			t.Stats.OrphanReset++
+		}
+	case "closed":
+		if resp == nil {
+			t.Stats.OrphanClosed++
+		}
+	case "timeout":
+		t.Stats.OrphanTimeout++
+	}
+	t.Stats.Segments++
+	t.cfg.Sink.Emit(s)
+}
+
+// appendURL builds http.request.url: "http://" + Host as sent (the server's
+// address when there is none) + the path as on the wire, without the query.
+func appendURL(dst []byte, r *pendingReq, c *conn) []byte {
+	target := r.get(r.target)
+	if i := bytes.IndexAny(target, "?#"); i >= 0 {
+		target = target[:i]
+	}
+	switch {
+	case r.connect:
+		dst = append(dst, "http://"...)
+		dst = append(dst, target...)
+	case hasScheme(target):
+		dst = append(dst, target...) // absolute form, as proxies receive it
+	default:
+		dst = append(dst, "http://"...)
+		if host := r.get(r.host); r.hasHost && len(host) > 0 {
+			dst = append(dst, host...)
+		} else {
+			dst = netip.AddrPortFrom(c.serverIP.Unmap(), c.srvPort).AppendTo(dst)
+		}
+		if len(target) == 0 || target[0] != '/' {
+			dst = append(dst, '/') // "*" of OPTIONS, or garbage
+		}
+		dst = append(dst, target...)
+	}
+	return cutUTF8(dst, maxURLBytes)
+}
+
+func hasScheme(t []byte) bool {
+	return len(t) > 7 && (bytes.EqualFold(t[:7], []byte("http://")) ||
+		len(t) > 8 && bytes.EqualFold(t[:8], []byte("https://")))
+}
+
+// cutUTF8 cuts b to at most n bytes without splitting a UTF-8 sequence.
+func cutUTF8(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	b = b[:n]
+	i := len(b) - 1
+	for i > 0 && len(b)-i < utf8.UTFMax && !utf8.RuneStart(b[i]) {
+		i--
+	}
+	if !utf8.FullRune(b[i:]) {
+		b = b[:i]
+	}
+	return b
+}

@@ -1,0 +1,184 @@
+package segmenter
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Segment is one X-Ray segment document, the fields of xray-spec Part A.
+// Byte slices point into the Tracker's buffers (see the package doc).
+type Segment struct {
+	Name     []byte
+	ID       [16]byte // lowercase hex
+	TraceID  [35]byte // 1-XXXXXXXX-XXXXXXXXXXXXXXXXXXXXXXXX
+	ParentID []byte   // 16 hex or empty
+
+	Start, End time.Time
+
+	Method, URL, UserAgent, ClientIP []byte
+	XForwardedFor                    bool
+
+	HasResponse   bool
+	Status        int
+	ContentLength int64 // -1: not sent
+
+	Error, Throttle, Fault bool
+
+	Origin       string
+	SDKVersion   string
+	SamplingRule string
+	AWS          []byte // pre-encoded members of "aws" besides "xray" (plugins), without braces
+
+	Outcome    string // capture_outcome annotation: reset, closed, timeout; "" for none
+	CaptureGap bool   // capture_gap annotation
+}
+
+// SDKName is the "aws.xray.sdk" value of every segment.
+const SDKName = "xray-capture"
+
+// AppendJSON appends the compact JSON document of s to dst. Keys come in a
+// fixed order, so output is byte-for-byte reproducible.
+func (s *Segment) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"name":`...)
+	dst = appendString(dst, s.Name)
+	dst = append(dst, `,"id":"`...)
+	dst = append(dst, s.ID[:]...)
+	dst = append(dst, `","trace_id":"`...)
+	dst = append(dst, s.TraceID[:]...)
+	dst = append(dst, `","start_time":`...)
+	dst = appendTime(dst, s.Start)
+	dst = append(dst, `,"end_time":`...)
+	dst = appendTime(dst, s.End)
+	if len(s.ParentID) > 0 {
+		dst = append(dst, `,"parent_id":"`...)
+		dst = append(dst, s.ParentID...)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `,"http":{"request":{"method":`...)
+	dst = appendString(dst, s.Method)
+	dst = append(dst, `,"url":`...)
+	dst = appendString(dst, s.URL)
+	if len(s.UserAgent) > 0 {
+		dst = append(dst, `,"user_agent":`...)
+		dst = appendString(dst, s.UserAgent)
+	}
+	dst = append(dst, `,"client_ip":`...)
+	dst = appendString(dst, s.ClientIP)
+	if s.XForwardedFor {
+		dst = append(dst, `,"x_forwarded_for":true`...)
+	}
+	dst = append(dst, '}')
+	if s.HasResponse {
+		dst = append(dst, `,"response":{"status":`...)
+		dst = strconv.AppendInt(dst, int64(s.Status), 10)
+		if s.ContentLength >= 0 {
+			dst = append(dst, `,"content_length":`...)
+			dst = strconv.AppendInt(dst, s.ContentLength, 10)
+		}
+		dst = append(dst, '}')
+	}
+	dst = append(dst, '}')
+	if s.Error {
+		dst = append(dst, `,"error":true`...)
+	}
+	if s.Throttle {
+		dst = append(dst, `,"throttle":true`...)
+	}
+	if s.Fault {
+		dst = append(dst, `,"fault":true`...)
+	}
+	if s.Origin != "" {
+		dst = append(dst, `,"origin":`...)
+		dst = appendStr(dst, s.Origin)
+	}
+	dst = append(dst, `,"aws":{`...)
+	if len(s.AWS) > 0 {
+		dst = append(dst, s.AWS...)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"xray":{"sdk":"`+SDKName+`","sdk_version":`...)
+	dst = appendStr(dst, s.SDKVersion)
+	if s.SamplingRule != "" {
+		dst = append(dst, `,"sampling_rule_name":`...)
+		dst = appendStr(dst, s.SamplingRule)
+	}
+	dst = append(dst, `}}`...)
+	if s.Outcome != "" || s.CaptureGap {
+		dst = append(dst, `,"annotations":{`...)
+		if s.Outcome != "" {
+			dst = append(dst, `"capture_outcome":`...)
+			dst = appendStr(dst, s.Outcome)
+			if s.CaptureGap {
+				dst = append(dst, ',')
+			}
+		}
+		if s.CaptureGap {
+			dst = append(dst, `"capture_gap":true`...)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+// appendTime writes epoch seconds with microsecond precision (Part A).
+func appendTime(dst []byte, t time.Time) []byte {
+	us := t.UnixMicro()
+	dst = strconv.AppendInt(dst, us/1e6, 10)
+	frac := us % 1e6
+	dst = append(dst, '.',
+		byte('0'+frac/100000), byte('0'+frac/10000%10), byte('0'+frac/1000%10),
+		byte('0'+frac/100%10), byte('0'+frac/10%10), byte('0'+frac%10))
+	return dst
+}
+
+// appendStr is appendString for a string, without copying it.
+func appendStr(dst []byte, s string) []byte {
+	return appendString(dst, unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes a JSON string. Bytes that are not valid UTF-8 become
+// U+FFFD, so that the document is valid JSON whatever the wire carried.
+func appendString(dst []byte, s []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, "\ufffd"...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,105 @@
+package segmenter
+
+import (
+	"strings"
+
+	"github.com/xray-capture/xray-capture/httpparse"
+)
+
+// Stats counts everything the Tracker saw and everything it gave up, each
+// under a named reason. Fields are written by the Tracker's goroutine only.
+type Stats struct {
+	Packets     uint64
+	Bytes       uint64
+	NotTCP      uint64 // frames without TCP (ARP, UDP, ...)
+	Fragments   uint64 // IP fragments, not reassembled
+	Malformed   uint64 // frames too short or inconsistent to decode
+	UnknownLink uint64 // frames of a link type the decoder does not know
+	OtherPort   uint64 // TCP segments to or from none of the configured ports
+
+	Connections   uint64 // connections tracked
+	Midstream     uint64 // connections picked up without their SYN
+	ConnTableFull uint64 // connections not tracked: the table was full
+	IdleClosed    uint64 // connections closed for idleness
+	Upgraded      uint64 // connections that switched protocol (101, CONNECT)
+
+	Requests      uint64 // request header blocks parsed
+	Responses     uint64 // final responses parsed
+	Informational uint64 // 1xx responses other than 101
+	Segments      uint64 // segments handed to the sink
+	GapSegments   uint64 // of which carry capture_gap
+
+	OrphanReset   uint64 // requests unanswered when the connection was reset
+	OrphanClosed  uint64 // ... when the server closed it
+	OrphanTimeout uint64 // ... within the response timeout
+
+	NotSampledHeader uint64 // requests with Sampled=0 in X-Amzn-Trace-Id
+
+	UnpairedRequests      uint64 // requests after a loss of step, not paired
+	UnpairedResponses     uint64 // responses with no request to pair with
+	ResponseBeforeRequest uint64 // responses sent before the server had the queued request
+	LateResponses         uint64 // responses to requests already sent as timeouts
+	PendingOverflow       uint64 // requests over the per-connection pending bound
+	InFlightAtEnd         uint64 // requests still waiting when the input ended
+
+	RequestParseErrors  [httpparse.NumReasons]uint64
+	ResponseParseErrors [httpparse.NumReasons]uint64
+
+	// Reassembly, copied from the Budget when Counters is called.
+	OutOfOrder, Retransmitted, ReassemblyOverflows, GapBytes, AckGaps uint64
+}
+
+// Counter is one named value of Stats.
+type Counter struct {
+	Name  string
+	Value uint64
+}
+
+// Counters lists every counter with its name, in a fixed order.
+func (s *Stats) Counters() []Counter {
+	c := []Counter{
+		{"packets", s.Packets}, {"bytes", s.Bytes}, {"not_tcp", s.NotTCP},
+		{"ip_fragments", s.Fragments}, {"malformed_frames", s.Malformed},
+		{"unknown_link_type", s.UnknownLink}, {"other_port", s.OtherPort},
+		{"connections", s.Connections}, {"midstream_connections", s.Midstream},
+		{"conn_table_full", s.ConnTableFull}, {"idle_closed", s.IdleClosed},
+		{"upgraded", s.Upgraded},
+		{"requests", s.Requests}, {"responses", s.Responses},
+		{"informational_responses", s.Informational},
+		{"segments", s.Segments}, {"segments_with_capture_gap", s.GapSegments},
+		{"orphan_reset", s.OrphanReset}, {"orphan_closed", s.OrphanClosed},
+		{"orphan_timeout", s.OrphanTimeout},
+		{"not_sampled_by_header", s.NotSampledHeader},
+		{"unpaired_requests", s.UnpairedRequests}, {"unpaired_responses", s.UnpairedResponses},
+		{"response_before_request", s.ResponseBeforeRequest},
+		{"late_responses", s.LateResponses}, {"pending_overflow", s.PendingOverflow},
+		{"in_flight_at_end", s.InFlightAtEnd},
+		{"out_of_order_segments", s.OutOfOrder}, {"retransmitted_segments", s.Retransmitted},
+		{"reassembly_overflows", s.ReassemblyOverflows}, {"gap_bytes", s.GapBytes},
+		{"ack_gaps", s.AckGaps},
+	}
+	for r := 1; r < httpparse.NumReasons; r++ {
+		c = append(c, Counter{"request_parse_error_" + httpparse.Reason(r).String(), s.RequestParseErrors[r]})
+	}
+	for r := 1; r < httpparse.NumReasons; r++ {
+		c = append(c, Counter{"response_parse_error_" + httpparse.Reason(r).String(), s.ResponseParseErrors[r]})
+	}
+	return c
+}
+
+// dropCounters are the counters that mean something was not traced.
+var dropCounters = map[string]bool{
+	"not_tcp": false, "ip_fragments": true, "malformed_frames": true, "unknown_link_type": true,
+	"conn_table_full": true, "unpaired_requests": true, "unpaired_responses": true,
+	"response_before_request": true, "late_responses": true, "pending_overflow": true,
+	"in_flight_at_end": true, "reassembly_overflows": true, "gap_bytes": true,
+	"not_sampled_by_header": true,
+}
+
+// IsDrop reports whether a counter of that name counts something lost.
+func IsDrop(name string) bool {
+	if dropCounters[name] {
+		return true
+	}
+	return strings.HasPrefix(name, "request_parse_") || strings.HasPrefix(name, "response_parse_")
+}
