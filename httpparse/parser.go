@@ -24,6 +24,9 @@ const (
 	Done
 	// Invalid: bytes that are not HTTP (or a message over a limit) were
 	// dropped; the parser now looks for the next plausible start line.
+	// With Headers, the start line was good but the header block or its
+	// framing was not: the message exists (a server answers it, usually
+	// with 400) but where it ends is unknowable.
 	Invalid
 	// Upgrade: 101 Switching Protocols or a successful CONNECT; the rest of
 	// the stream is not HTTP and is ignored.
@@ -128,8 +131,15 @@ type Parser struct {
 	reason      Reason
 	headers     int
 
-	nextNoBody  bool // the next response answers HEAD
-	nextConnect bool // the next response answers CONNECT
+	next Expect // what the next final response answers
+}
+
+// Expect describes the request a response answers, where that changes how
+// the response is framed.
+type Expect struct {
+	Head    bool // no body, whatever the headers say
+	Connect bool // a 2xx opens a tunnel
+	HTTP09  bool // an HTTP/0.9 request: the answer may be a bare body
 }
 
 // New returns a parser for requests or responses with the given limits.
@@ -147,11 +157,12 @@ func (p *Parser) Reset() {
 }
 
 // ResetResync is Reset for a stream picked up in the middle: the first bytes
-// may belong to a message whose start was not seen.
+// may belong to a message whose start was not seen, or start one (a
+// keep-alive connection picked up between messages), so the first line is
+// taken if it is a plausible start line.
 func (p *Parser) ResetResync() {
 	p.Reset()
 	p.st = stResync
-	p.atLineStart = false
 }
 
 // Message returns the current message; valid after Headers until the next call.
@@ -170,12 +181,10 @@ func (p *Parser) Upgraded() bool { return p.st == stUpgraded }
 // Offset is the stream offset of the next byte to be fed.
 func (p *Parser) Offset() int64 { return p.offset }
 
-// ExpectResponseTo tells a response parser the method of the request that
-// the next response answers, which decides whether it has a body (HEAD) or
-// opens a tunnel (CONNECT). It applies to the next final response.
-func (p *Parser) ExpectResponseTo(head, connect bool) {
-	p.nextNoBody, p.nextConnect = head, connect
-}
+// ExpectResponseTo tells a response parser about the request that the next
+// response answers: whether it has a body (HEAD), opens a tunnel (CONNECT)
+// or may be an HTTP/0.9 bare body. It applies to the next final response.
+func (p *Parser) ExpectResponseTo(e Expect) { p.next = e }
 
 // Feed parses b, which continues the stream. It returns how many bytes it
 // consumed and what it reached. When the event is 0 all of b was consumed
@@ -302,6 +311,18 @@ func (p *Parser) feedStart(b []byte, ts time.Time) (int, Event) {
 		}
 		p.beginMessage(ts, p.offset+int64(n))
 		b = b[n:]
+		if p.kind == Response && p.next.HTTP09 && !p.plausiblePrefix(b[:min(len(b), 5)]) {
+			// An HTTP/0.9 answer: no status line, the body runs to the close.
+			p.next = Expect{}
+			p.msg.CloseDelim = true
+			p.st = stBodyClose
+			return n, Headers
+		}
+	}
+	if p.kind == Request && !p.startChecked {
+		if ev, used := p.tryHTTP09(b); ev != 0 {
+			return n + used, ev
+		}
 	}
 	if len(p.hbuf) == 0 {
 		if end := blockEnd(b); end >= 0 {
@@ -338,6 +359,49 @@ func (p *Parser) feedStart(b []byte, ts time.Time) (int, Event) {
 	}
 	p.hbufStale = true
 	return n + take, p.parseBlock(p.hbuf)
+}
+
+// tryHTTP09 completes an HTTP/0.9 request ("GET /path" and a line end, no
+// version, no headers) whose line ends in b, joined to hbuf if it began
+// earlier. Only clean message starts qualify, never a resync candidate.
+func (p *Parser) tryHTTP09(b []byte) (Event, int) {
+	lf := bytes.IndexByte(b, '\n')
+	if lf < 0 || len(p.hbuf)+lf > p.lim.MaxLineBytes {
+		return 0, 0
+	}
+	line := b[:lf]
+	if len(p.hbuf) > 0 {
+		p.hbuf = append(p.hbuf, line...)
+		line = p.hbuf
+		p.hbufStale = true
+	}
+	if !p.parse09(trimCR(line)) {
+		if len(p.hbuf) > 0 {
+			p.hbuf, p.hbufStale = p.hbuf[:len(p.hbuf)-lf], false
+		}
+		return 0, 0
+	}
+	p.finish()
+	return Headers | Done, lf + 1
+}
+
+// parse09 accepts "METHOD /target" with a method that HTTP/0.9 clients send.
+func (p *Parser) parse09(line []byte) bool {
+	sp := bytes.IndexByte(line, ' ')
+	if sp < 0 {
+		return false
+	}
+	m, target := line[:sp], line[sp+1:]
+	if len(target) == 0 || target[0] != '/' || bytes.IndexByte(target, ' ') >= 0 {
+		return false
+	}
+	switch string(m) {
+	case "GET", "HEAD", "POST":
+	default:
+		return false
+	}
+	p.msg.Method, p.msg.Target, p.msg.Major, p.msg.Minor = m, target, 0, 9
+	return true
 }
 
 // checkPartial rejects an incomplete header block early when what is there
@@ -452,14 +516,14 @@ func (p *Parser) parseBlock(block []byte) Event {
 			break
 		}
 		if len(line) > p.lim.MaxLineBytes {
-			return p.invalid(ReasonTooLong)
+			return Headers | p.invalid(ReasonTooLong)
 		}
 		p.headers++
 		if p.headers > p.lim.MaxHeaders {
-			return p.invalid(ReasonTooManyHeaders)
+			return Headers | p.invalid(ReasonTooManyHeaders)
 		}
 		if r := p.header(line, &fr); r != ReasonNone {
-			return p.invalid(r)
+			return Headers | p.invalid(r)
 		}
 	}
 	return p.frame(&fr)
@@ -690,7 +754,7 @@ func (p *Parser) frame(fr *framing) Event {
 		case fr.hasTE && !fr.chunkedLast:
 			// RFC 9112 §6.3: the server answers 400 and closes; the body
 			// length is unknowable.
-			return p.invalid(ReasonTransferEncoding)
+			return Headers | p.invalid(ReasonTransferEncoding)
 		case fr.hasTE:
 			m.Chunked = true
 			p.st = stChunkSize
@@ -703,7 +767,7 @@ func (p *Parser) frame(fr *framing) Event {
 		return Headers | Done
 	}
 
-	noBody, connect := p.nextNoBody, p.nextConnect
+	noBody, connect := p.next.Head, p.next.Connect
 	switch {
 	case m.Status == 101:
 		p.st = stUpgraded
@@ -713,7 +777,7 @@ func (p *Parser) frame(fr *framing) Event {
 		p.finish()
 		return Headers | Done
 	}
-	p.nextNoBody, p.nextConnect = false, false
+	p.next = Expect{}
 	switch {
 	case connect && m.Status < 300:
 		p.st = stUpgraded

@@ -103,7 +103,7 @@ func appendURL(dst []byte, r *pendingReq, c *conn) []byte {
 		target = target[:i]
 	}
 	switch {
-	case r.connect:
+	case r.expect.Connect:
 		dst = append(dst, "http://"...)
 		dst = append(dst, target...)
 	case hasScheme(target):

@@ -71,10 +71,19 @@ func (s *Segment) AppendJSON(dst []byte) []byte {
 	}
 	dst = append(dst, '}')
 	if s.HasResponse {
-		dst = append(dst, `,"response":{"status":`...)
-		dst = strconv.AppendInt(dst, int64(s.Status), 10)
+		// Status 0 is an HTTP/0.9 answer, which has no status line.
+		dst = append(dst, `,"response":{`...)
+		sep := false
+		if s.Status > 0 {
+			dst = append(dst, `"status":`...)
+			dst = strconv.AppendInt(dst, int64(s.Status), 10)
+			sep = true
+		}
 		if s.ContentLength >= 0 {
-			dst = append(dst, `,"content_length":`...)
+			if sep {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `"content_length":`...)
 			dst = strconv.AppendInt(dst, s.ContentLength, 10)
 		}
 		dst = append(dst, '}')

@@ -74,7 +74,11 @@ type pendingReq struct {
 	method, target, host, ua, xff span
 	trace                         span
 	hasHost, hasUA, hasXFF, hasTr bool
-	head, connect, gap, timedOut  bool
+	expect                        httpparse.Expect
+	gap, timedOut                 bool
+	// uncertain: queued after the connection lost step. It can never be
+	// paired, only found unanswered (no response came after it at all).
+	uncertain bool
 }
 
 func (r *pendingReq) get(s span) []byte { return r.buf[s.off : s.off+s.n] }
@@ -375,9 +379,6 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 	if ch.Gap > 0 && !c.resp.Gap(ch.Gap) {
 		// Whole responses may have been lost: no queued request can be
 		// paired any more.
-		if c.resp1 == respPaired {
-			c.resp1 = respNone
-		}
 		t.loseStep(c)
 		t.dropQueue(c)
 	}
@@ -386,10 +387,9 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 		if !c.resp.InMessage() {
 			c.respAck = ch.Ack
 			if c.n > 0 {
-				r := c.front()
-				c.resp.ExpectResponseTo(r.head, r.connect)
+				c.resp.ExpectResponseTo(c.front().expect)
 			} else {
-				c.resp.ExpectResponseTo(false, false)
+				c.resp.ExpectResponseTo(httpparse.Expect{})
 			}
 		}
 		n, ev := c.resp.Feed(b, ch.TS)
@@ -443,6 +443,12 @@ func (t *Tracker) onResponseHeaders(c *conn, ev httpparse.Event) {
 	case c.n == 0:
 		t.Stats.UnpairedResponses++
 		c.resp1 = respDiscard
+	case c.front().uncertain:
+		// It answers one of the uncertain requests or one lost before them:
+		// none of them can be paired, nor called unanswered any more.
+		t.Stats.UnpairedResponses++
+		t.dropQueue(c)
+		c.resp1 = respDiscard
 	case !after(c.respAck, c.front().seq):
 		// The server had not received a byte of the queued request when it
 		// sent this: it answers something we did not see.
@@ -474,10 +480,6 @@ func (t *Tracker) finishResponse(c *conn, end time.Time, outcome string) {
 // onRequest queues a parsed request, copying what its segment needs.
 func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq uint32) {
 	t.Stats.Requests++
-	if c.lost {
-		t.Stats.UnpairedRequests++
-		return
-	}
 	if c.n == t.cfg.MaxPending {
 		// Dropping one would shift every later pairing; stop pairing here.
 		t.Stats.PendingOverflow++
@@ -490,15 +492,18 @@ func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq uint32) {
 	r := &c.queue[(c.head+c.n)%len(c.queue)]
 	c.n++
 	buf := r.buf[:0]
-	*r = pendingReq{start: m.Start, seq: seq, buf: buf}
+	*r = pendingReq{start: m.Start, seq: seq, buf: buf, uncertain: c.lost}
 	r.method = r.put(m.Method, 64)
 	r.target = r.put(m.Target, maxURLBytes)
 	r.host, r.hasHost = r.put(m.Host, maxURLBytes), m.HasHost
 	r.ua, r.hasUA = r.put(m.UserAgent, maxUserAgentBytes), m.HasUserAgent
 	r.xff, r.hasXFF = r.put(firstForwarded(m.XForwardedFor), maxClientIPBytes), m.HasXForwardedFor
 	r.trace, r.hasTr = r.put(m.TraceHeader, 512), m.HasTraceHeader
-	r.head = string(m.Method) == "HEAD"
-	r.connect = string(m.Method) == "CONNECT"
+	r.expect = httpparse.Expect{
+		Head:    string(m.Method) == "HEAD",
+		Connect: string(m.Method) == "CONNECT",
+		HTTP09:  m.Major == 0,
+	}
 	r.gap = m.Gap
 }
 
@@ -532,6 +537,7 @@ func (t *Tracker) dropQueue(c *conn) {
 		}
 		c.pop()
 	}
+	c.resp1 = respNone
 }
 
 // orphanQueue sends the queued requests as unanswered.
