@@ -43,10 +43,10 @@ func TestDynamic(t *testing.T) {
 		{"*.example.com", "API.example.com:8080", "fallback"},              // TV-02
 		{"*.example.com*", "API.example.com:8080", "API.example.com:8080"}, // TV-03
 		{"*", "API.example.com:80", "API.example.com"},                     // TV-04, as Flask
-		{"*", "", "fallback"},                                              // TV-06, as Python
-		{"*.example.com", "evil.attacker.net", "fallback"},                 // forged Host
-		{"*", "[2001:db8::1]:8080", "2001:db8::1:8080"},                    // brackets are rejected characters
-		{"*", "[]", "fallback"},                                            // nothing left
+		{"*", "", "fallback"},                              // TV-06, as Python
+		{"*.example.com", "evil.attacker.net", "fallback"}, // forged Host
+		{"*", "[2001:db8::1]:8080", "2001:db8::1:8080"},    // brackets are rejected characters
+		{"*", "[]", "fallback"},                            // nothing left
 		{"*", "a(b)c!", "abc"},
 	} {
 		if got := string(NewDynamic(tt.pattern, fb).AppendName(nil, []byte(tt.host))); got != tt.want {
