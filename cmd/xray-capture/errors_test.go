@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/xray-capture/xray-capture/internal/testutil"
+)
+
+func TestBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--read", "x.pcap", "--service-name", "s"}, nil, "at least one --port is required"},
+		{[]string{"--port", "0", "--service-name", "s"}, nil, `--port "0": want a number from 1 to 65535`},
+		{[]string{"--port", "80,70000", "--service-name", "s"}, nil, `--port "70000"`},
+		{[]string{"--port", "http", "--service-name", "s"}, nil, `--port "http"`},
+		{[]string{"--port", "80"}, nil, "a service name is required"},
+		{[]string{"--port", "80", "--service-name", "<>"}, nil, "empty after removing characters X-Ray rejects"},
+		{[]string{"--port", "80", "--service-name", "s", "--daemon-address", "nohost"}, nil, `daemon address "nohost"`},
+		{[]string{"--port", "80", "--service-name", "s"}, map[string]string{"AWS_XRAY_DAEMON_ADDRESS": "udp:a:1 udp:b:2"}, "udp given twice"},
+		{[]string{"--port", "80", "--service-name", "s", "--response-timeout", "0s"}, nil, "must be positive"},
+		{[]string{"--port", "80", "--service-name", "s", "--bogus"}, nil, "unknown flag: --bogus"},
+		{[]string{"--port", "80", "--service-name", "s", "extra"}, nil, "unknown command"},
+		{[]string{"--port", "80", "--service-name", "s"}, nil, "--read FILE"},
+	} {
+		_, _, err := runCLI(t, tc.env, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one containing %q", tc.args, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: error spans several lines: %q", tc.args, err)
+		}
+	}
+}
+
+func TestServiceNameFromEnv(t *testing.T) {
+	daemon := testutil.StartFakeDaemon(t)
+	out, _, err := runCLI(t, map[string]string{"AWS_XRAY_TRACING_NAME": "env-name"},
+		"--read", filepath.Join(captures, "reset.pcap"), "--port", "8080", "--output", "-", "--daemon-address", daemon.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if docs := parseLines(t, out); len(docs) != 1 || docs[0].Name != "env-name" {
+		t.Errorf("AWS_XRAY_TRACING_NAME alone must name the segments: %s", out)
+	}
+}
+
+func TestBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	daemon := testutil.StartFakeDaemon(t)
+	good, err := os.ReadFile(filepath.Join(captures, "keepalive.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// A record header that claims more bytes than the snap length.
+	huge := append([]byte(nil), good[:24]...)
+	rec := make([]byte, 16)
+	binary.LittleEndian.PutUint32(rec[8:], 1<<30)
+	binary.LittleEndian.PutUint32(rec[12:], 1<<30)
+	huge = append(huge, rec...)
+	for _, tc := range []struct {
+		name, path string
+		want       string
+		segments   int
+	}{
+		{"missing", filepath.Join(dir, "nope.pcap"), "no such file", 0},
+		{"empty", write("empty.pcap", nil), "not a pcap or pcapng file: file is empty", 0},
+		{"text", write("notes.txt", []byte("these are notes, not packets\n")), "not a pcap or pcapng file", 0},
+		{"short", write("short.pcap", good[:3]), "not a pcap or pcapng file", 0},
+		{"truncated", write("truncated.pcap", good[:len(good)-50]), "truncated capture record", 10},
+		{"huge record", write("huge.pcap", huge), "capture length exceeds snap length", 0},
+		{"bad gzip", write("bad.pcap.gz", []byte{0x1f, 0x8b, 1, 2, 3}), "not a pcap or pcapng file: bad gzip", 0},
+	} {
+		out, stderr, err := runCLI(t, nil, "--read", tc.path, "--port", "8080", "--service-name", "s",
+			"--output", "-", "--daemon-address", daemon.Addr)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+			continue
+		}
+		// What came before the damage is still traced and summarised.
+		if n := len(parseLines(t, out)); n != tc.segments {
+			t.Errorf("%s: %d segments, want %d", tc.name, n, tc.segments)
+		}
+		if tc.segments > 0 && !strings.Contains(stderr, "segments=") {
+			t.Errorf("%s: no summary line: %q", tc.name, stderr)
+		}
+	}
+}
+
+func TestSummaryLine(t *testing.T) {
+	daemon := testutil.StartFakeDaemon(t)
+	_, stderr, err := runCLI(t, nil, "--read", filepath.Join(captures, "midstream.pcap"), "--port", "8080",
+		"--service-name", "s", "--daemon-address", daemon.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "xray-capture: packets=24 connections=1 requests=9 segments=9 unpaired_responses=1 daemon_sent=9\n"
+	if stderr != want {
+		t.Errorf("summary:\n got %q\nwant %q", stderr, want)
+	}
+}
