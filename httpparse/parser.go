@@ -248,7 +248,9 @@ func (p *Parser) Gap(n int64) (inStep bool) {
 	case stUpgraded:
 		return true
 	}
-	p.toResync(false)
+	// The gap may have ended on a message boundary: the next line is a
+	// candidate start line.
+	p.toResync(true)
 	return false
 }
 

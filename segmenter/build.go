@@ -26,11 +26,14 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 	host := r.get(r.host)
 	t.nameBuf = t.cfg.Namer.AppendName(t.nameBuf[:0], host)
 	s.Name = t.nameBuf
-	newSegmentID(t.cfg.IDs, &s.ID)
+	// One read for both ids; the buffer lives in the Tracker so that
+	// passing it through the IDGen interface does not allocate.
+	t.cfg.IDs.Read(t.random[:])
+	newSegmentID(t.random[:8], &s.ID)
 	if th.Root != nil {
 		copy(s.TraceID[:], th.Root)
 	} else {
-		newTraceID(t.cfg.IDs, r.start, &s.TraceID)
+		newTraceID(t.random[8:], r.start, &s.TraceID)
 	}
 	s.ParentID = th.Parent
 	s.Start, s.End = r.start, end

@@ -36,21 +36,17 @@ func putHex(dst []byte, src []byte) {
 }
 
 // newSegmentID writes 16 hex digits from 8 random bytes.
-func newSegmentID(g IDGen, dst *[16]byte) {
-	var b [8]byte
-	g.Read(b[:])
-	putHex(dst[:], b[:])
+func newSegmentID(random []byte, dst *[16]byte) {
+	putHex(dst[:], random[:8])
 }
 
 // newTraceID writes 1-<8 hex of start's epoch second>-<24 random hex>.
-func newTraceID(g IDGen, start time.Time, dst *[35]byte) {
+func newTraceID(random []byte, start time.Time, dst *[35]byte) {
 	dst[0], dst[1], dst[10] = '1', '-', '-'
 	sec := uint32(start.Unix())
 	for i := range 8 {
 		dst[9-i] = hexDigits[sec&0xf]
 		sec >>= 4
 	}
-	var b [12]byte
-	g.Read(b[:])
-	putHex(dst[11:], b[:])
+	putHex(dst[11:], random[:12])
 }

@@ -134,6 +134,7 @@ type Tracker struct {
 	nameBuf []byte
 	urlBuf  []byte
 	ipBuf   []byte
+	random  [20]byte
 
 	Stats Stats
 }

@@ -1,0 +1,316 @@
+package segmenter
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xray-capture/xray-capture/capture"
+	"github.com/xray-capture/xray-capture/naming"
+)
+
+// collectSink keeps the JSON of every segment.
+type collectSink struct{ docs []map[string]any }
+
+func (c *collectSink) Emit(s *Segment) {
+	var m map[string]any
+	if err := json.Unmarshal(s.AppendJSON(nil), &m); err != nil {
+		panic(err)
+	}
+	c.docs = append(c.docs, m)
+}
+
+// conv drives one TCP connection packet by packet with correct sequence and
+// acknowledgement numbers, so that tests can drop or reorder what they want.
+type conv struct {
+	t          *Tracker
+	cport      uint16
+	cseq, sseq uint32
+	ts         time.Time
+}
+
+var (
+	clientIP = netip.MustParseAddr("198.51.100.7")
+	serverIP = netip.MustParseAddr("198.51.100.1")
+)
+
+func newTracker(t *testing.T) (*Tracker, *collectSink) {
+	t.Helper()
+	fixed, _ := naming.NewFixed("svc")
+	sink := &collectSink{}
+	tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: NewSeededIDGen(1), SDKVersion: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, sink
+}
+
+func newConv(tr *Tracker, port uint16) *conv {
+	c := &conv{t: tr, cport: port, cseq: 1000, sseq: 5000, ts: time.Unix(1700000000, 0)}
+	c.send(true, "", capture.FlagSYN)
+	c.send(false, "", capture.FlagSYN|capture.FlagACK)
+	c.cseq++
+	c.sseq++
+	return c
+}
+
+// packet builds the next segment of one side without sending it.
+func (c *conv) packet(fromClient bool, data string, flags uint8) capture.Packet {
+	c.ts = c.ts.Add(time.Millisecond)
+	p := capture.Packet{Timestamp: c.ts, Flags: flags | capture.FlagACK, Payload: []byte(data), PayloadLen: len(data)}
+	if flags&capture.FlagSYN != 0 && flags&capture.FlagACK == 0 {
+		p.Flags = flags
+	}
+	if fromClient {
+		p.SrcIP, p.DstIP, p.SrcPort, p.DstPort = clientIP, serverIP, c.cport, 80
+		p.Seq, p.Ack = c.cseq, c.sseq
+		c.cseq += uint32(len(data))
+	} else {
+		p.SrcIP, p.DstIP, p.SrcPort, p.DstPort = serverIP, clientIP, 80, c.cport
+		p.Seq, p.Ack = c.sseq, c.cseq
+		c.sseq += uint32(len(data))
+	}
+	if flags&capture.FlagFIN != 0 {
+		if fromClient {
+			c.cseq++
+		} else {
+			c.sseq++
+		}
+	}
+	return p
+}
+
+func (c *conv) send(fromClient bool, data string, flags uint8) {
+	p := c.packet(fromClient, data, flags)
+	c.t.HandlePacket(&p)
+}
+
+func req(path string, extra ...string) string {
+	return "GET " + path + " HTTP/1.1\r\nHost: shop.test\r\n" + strings.Join(extra, "") + "\r\n"
+}
+
+func resp(status int, body string) string {
+	return "HTTP/1.1 " + itoa(status) + " X\r\nContent-Length: " + itoa(len(body)) + "\r\n\r\n" + body
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// summary reduces segments to "PATH STATUS" (status "-" for none), plus the
+// capture_outcome annotation if any.
+func summary(docs []map[string]any) []string {
+	var out []string
+	for _, d := range docs {
+		h := d["http"].(map[string]any)
+		u := h["request"].(map[string]any)["url"].(string)
+		s := u[strings.Index(u[7:], "/")+7:] + " "
+		if r, ok := h["response"].(map[string]any); ok {
+			s += itoa(int(r["status"].(float64)))
+		} else {
+			s += "-"
+		}
+		if a, ok := d["annotations"].(map[string]any); ok {
+			if o, ok := a["capture_outcome"]; ok {
+				s += " " + o.(string)
+			}
+			if a["capture_gap"] == true {
+				s += " gap"
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func check(t *testing.T, sink *collectSink, want ...string) {
+	t.Helper()
+	got := summary(sink.docs)
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("segments %q, want %q", got, want)
+	}
+}
+
+func TestPipelinedPairing(t *testing.T) {
+	tr, sink := newTracker(t)
+	c := newConv(tr, 40001)
+	c.send(true, req("/a")+req("/b")+req("/c"), 0)
+	c.send(false, resp(200, "aa")+resp(404, "b"), 0)
+	c.send(false, resp(503, ""), 0)
+	check(t, sink, "/a 200", "/b 404", "/c 503")
+}
+
+func TestLostResponseNeverMisPairs(t *testing.T) {
+	tr, sink := newTracker(t)
+	c := newConv(tr, 40002)
+	c.send(true, req("/1"), 0)
+	c.send(false, resp(200, "one"), 0)
+	c.send(true, req("/2"), 0)
+	c.packet(false, resp(500, "two"), 0) // lost by the capture
+	c.send(true, req("/3"), 0)           // its ACK covers the lost response
+	c.send(false, resp(201, "three"), 0)
+	c.send(true, "", capture.FlagFIN)
+	c.send(false, "", capture.FlagFIN)
+	check(t, sink, "/1 200")
+	if tr.Stats.UnpairedRequests != 2 || tr.Stats.UnpairedResponses != 1 || tr.Stats.AckGaps == 0 && tr.cfg.Budget.AckGaps == 0 {
+		t.Errorf("stats %+v", tr.Stats)
+	}
+}
+
+func TestLostRequestNeverMisPairs(t *testing.T) {
+	tr, sink := newTracker(t)
+	c := newConv(tr, 40003)
+	c.send(true, req("/1"), 0)
+	c.send(false, resp(200, "one"), 0)
+	c.packet(true, req("/2"), 0)       // lost by the capture
+	c.send(false, resp(404, "two"), 0) // acknowledges it
+	c.send(true, req("/3"), 0)
+	c.send(false, resp(200, "three"), 0)
+	check(t, sink, "/1 200")
+	if tr.Stats.UnpairedResponses != 2 {
+		t.Errorf("stats %+v", tr.Stats)
+	}
+}
+
+func TestGapInBodyKeepsPairing(t *testing.T) {
+	tr, sink := newTracker(t)
+	c := newConv(tr, 40004)
+	c.send(true, req("/big"), 0)
+	c.send(false, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123", 0)
+	c.packet(false, "45", 0) // lost
+	c.send(false, "6789", 0)
+	c.send(true, req("/next"), 0)
+	c.send(false, resp(204, ""), 0)
+	check(t, sink, "/big 200 gap", "/next 204")
+}
+
+func TestExtraResponseIsNotPaired(t *testing.T) {
+	// As in Zeek's http-desync trace: more responses than requests.
+	tr, sink := newTracker(t)
+	c := newConv(tr, 40005)
+	c.send(true, req("/1"), 0)
+	c.send(false, resp(200, "a")+resp(200, "b"), 0)
+	c.send(true, req("/2"), 0)
+	c.send(false, resp(302, ""), 0)
+	check(t, sink, "/1 200", "/2 302")
+	if tr.Stats.UnpairedResponses != 1 {
+		t.Errorf("stats %+v", tr.Stats)
+	}
+}
+
+func TestResponseBeforeRequestBytes(t *testing.T) {
+	// A response whose ACK shows the server had not seen the queued request.
+	tr, sink := newTracker(t)
+	c := newConv(tr, 40006)
+	c.send(true, req("/1"), 0)
+	c.send(false, resp(200, "a"), 0)
+	early := c.packet(false, resp(500, "x"), 0) // sent before /2 arrived
+	p2 := c.packet(true, req("/2"), 0)
+	p2.Ack = early.Seq // and /2 sent before the client got it
+	tr.HandlePacket(&p2)
+	tr.HandlePacket(&early)
+	c.send(false, resp(201, "b"), 0)
+	check(t, sink, "/1 200", "/2 201")
+	if tr.Stats.ResponseBeforeRequest != 1 {
+		t.Errorf("stats %+v", tr.Stats)
+	}
+}
+
+func TestOrphans(t *testing.T) {
+	tr, sink := newTracker(t)
+	c := newConv(tr, 40007)
+	c.send(true, req("/reset"), 0)
+	c.send(true, "", capture.FlagRST)
+	d := newConv(tr, 40008)
+	d.send(true, req("/closed"), 0)
+	d.send(true, "", capture.FlagFIN)
+	d.send(false, "", capture.FlagFIN)
+	e := newConv(tr, 40009)
+	e.send(true, req("/slow"), 0)
+	e.send(false, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial", 0)
+	e.send(false, "", capture.FlagFIN)
+	f := newConv(tr, 40010)
+	f.send(true, req("/timeout"), 0)
+	f.ts = f.ts.Add(61 * time.Second)
+	f.send(true, "", 0) // a keep-alive probe a minute later drives the clock
+	f.send(true, req("/pending"), 0)
+	tr.Close(f.ts)
+	check(t, sink, "/reset - reset", "/closed - closed", "/slow 200 closed", "/timeout - timeout")
+	if tr.Stats.InFlightAtEnd != 1 || tr.Stats.OrphanTimeout != 1 || tr.Stats.OrphanReset != 1 || tr.Stats.OrphanClosed != 1 {
+		t.Errorf("stats %+v", tr.Stats)
+	}
+	for _, d := range sink.docs {
+		if _, ok := d["http"].(map[string]any)["response"]; !ok && d["fault"] != true {
+			t.Errorf("unanswered request without fault: %v", d)
+		}
+	}
+}
+
+func TestSampledZeroIsNotSent(t *testing.T) {
+	tr, sink := newTracker(t)
+	c := newConv(tr, 40011)
+	c.send(true, req("/no", "X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0\r\n"), 0)
+	c.send(false, resp(200, ""), 0)
+	c.send(true, req("/yes", "X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1\r\n"), 0)
+	c.send(false, resp(200, ""), 0)
+	check(t, sink, "/yes 200")
+	if d := sink.docs[0]; d["trace_id"] != "1-5759e988-bd862e3fe1be46a994272793" || d["parent_id"] != "53995c3f42cd8ad8" {
+		t.Errorf("trace header not continued: %v", d)
+	}
+	if tr.Stats.NotSampledHeader != 1 {
+		t.Errorf("stats %+v", tr.Stats)
+	}
+}
+
+func TestTraceHeaderVectors(t *testing.T) {
+	const root = "1-5759e988-bd862e3fe1be46a994272793"
+	for _, tc := range []struct {
+		in           string
+		root, parent string
+		sampled      int8
+	}{
+		{"Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1", root, "53995c3f42cd8ad8", 1},                                                                       // TV-12
+		{"Root=" + root + "; Parent=53995c3f42cd8ad8; Sampled=1", root, "53995c3f42cd8ad8", 1},                                                                     // TV-13, as Go
+		{"Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1;", root, "53995c3f42cd8ad8", 1},                                                                      // TV-14
+		{"root=" + root + ";sampled=1", "", "", -1},                                                                                                                // TV-15: keys are case-sensitive
+		{"Sampled=?;Root=0-57ff426a-80c11c39b0c928905eb0828d;Parent=foo;Self=2;Foo=bar", "", "", -1},                                                               // TV-16: invalid ids dropped
+		{"Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:1|68fd508a:5;Self=1-67891234-12456789abcdef012345678", root, "53995c3f42cd8ad8", 1}, // TV-17
+		{"Root=" + root + ";Sampled=2", root, "", -1},                                                                                                              // TV-18
+		{"Root=1-5759e988-bd862e3fe1be46a994272791;Root=" + root, root, "", -1},                                                                                    // last wins
+		{"some invalid string", "", "", -1},
+		{"Root=1-5759E988-BD862E3FE1BE46A994272793", "", "", -1}, // upper-case ids would not join the trace
+	} {
+		th := ParseTraceHeader([]byte(tc.in))
+		if string(th.Root) != tc.root || string(th.Parent) != tc.parent || th.Sampled != tc.sampled {
+			t.Errorf("%q: root %q parent %q sampled %d", tc.in, th.Root, th.Parent, th.Sampled)
+		}
+	}
+}
+
+func TestSegmentJSON(t *testing.T) {
+	s := Segment{
+		Name: []byte("svc"), ParentID: []byte("53995c3f42cd8ad8"),
+		Start: time.Unix(1700000000, 123456789), End: time.Unix(1700000001, 5000),
+		Method: []byte("GET"), URL: []byte("http://h/\"q\"\\\x01\xff\xe2\x82\xac"), UserAgent: []byte("UA\t1"),
+		ClientIP: []byte("203.0.113.7"), XForwardedFor: true, HasResponse: true, Status: 429, ContentLength: 0,
+		Error: true, Throttle: true, SDKVersion: "1.2.3", Outcome: "closed", CaptureGap: true,
+	}
+	copy(s.ID[:], "0123456789abcdef")
+	copy(s.TraceID[:], "1-5759e988-bd862e3fe1be46a994272793")
+	b := s.AppendJSON(nil)
+	want := `{"name":"svc","id":"0123456789abcdef","trace_id":"1-5759e988-bd862e3fe1be46a994272793",` +
+		`"start_time":1700000000.123456,"end_time":1700000001.000005,"parent_id":"53995c3f42cd8ad8",` +
+		`"http":{"request":{"method":"GET","url":"http://h/\"q\"\\\u0001` + "\ufffd€" + `","user_agent":"UA\t1",` +
+		`"client_ip":"203.0.113.7","x_forwarded_for":true},"response":{"status":429,"content_length":0}},` +
+		`"error":true,"throttle":true,"aws":{"xray":{"sdk":"xray-capture","sdk_version":"1.2.3"}},` +
+		`"annotations":{"capture_outcome":"closed","capture_gap":true}}`
+	if string(b) != want {
+		t.Errorf("JSON\n got %s\nwant %s", b, want)
+	}
+	if !json.Valid(b) {
+		t.Error("not valid JSON")
+	}
+}
