@@ -1,0 +1,126 @@
+package emitter
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xray-capture/xray-capture/internal/testutil"
+	"github.com/xray-capture/xray-capture/segmenter"
+)
+
+func TestParseDaemonAddress(t *testing.T) { // xray-spec TV-23
+	for _, tc := range []struct {
+		in       string
+		udp, tcp string
+		ok       bool
+	}{
+		{"127.0.0.1:3000", "127.0.0.1:3000", "127.0.0.1:3000", true},
+		{"tcp:192.168.0.1:3000 udp:127.0.0.2:8080", "127.0.0.2:8080", "192.168.0.1:3000", true},
+		{"udp:127.0.0.2:8080 tcp:192.168.0.1:3000", "127.0.0.2:8080", "192.168.0.1:3000", true},
+		{"xray-daemon.local:2000", "xray-daemon.local:2000", "xray-daemon.local:2000", true},
+		{"192.168.0.1", "", "", false},
+		{"tcp:192.168.0.1:3000", "", "", false},
+		{"udp:a:1 udp:b:2", "", "", false},
+		{"127.0.0.2:8080 192.168.0.1:3000", "", "", false},
+		{"127.0.0.1:0", "", "", false},
+		{"", "", "", false},
+	} {
+		a, err := ParseDaemonAddress(tc.in)
+		if (err == nil) != tc.ok || a.UDP != tc.udp || a.TCP != tc.tcp {
+			t.Errorf("%q: %+v, %v", tc.in, a, err)
+		}
+	}
+}
+
+func segment(url string) *segmenter.Segment {
+	s := &segmenter.Segment{Name: []byte("svc"), Method: []byte("GET"), URL: []byte(url),
+		ClientIP: []byte("192.0.2.2"), HasResponse: true, Status: 200, ContentLength: -1, SDKVersion: "t",
+		Start: time.Unix(1700000000, 0), End: time.Unix(1700000000, 1000)}
+	copy(s.ID[:], "0123456789abcdef")
+	copy(s.TraceID[:], "1-6553f100-0123456789abcdef01234567")
+	return s
+}
+
+func TestUDPDatagrams(t *testing.T) {
+	d := testutil.StartFakeDaemon(t)
+	u, err := NewUDP(d.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.Emit(segment("http://h/a"))
+	u.Emit(segment("http://h/" + strings.Repeat("x", MaxDocumentBytes))) // over the limit
+	u.Emit(segment("http://h/b"))
+	docs, bad := d.Wait(2, 2*time.Second)
+	if len(docs) != 2 || len(bad) != 0 || u.Sent != 2 || u.TooLarge != 1 {
+		t.Fatalf("docs %d bad %v sent %d too large %d", len(docs), bad, u.Sent, u.TooLarge)
+	}
+	if !bytes.Contains(docs[1], []byte(`"url":"http://h/b"`)) {
+		t.Errorf("second document: %s", docs[1])
+	}
+}
+
+func TestUDPWithoutDaemonCountsAndGoesOn(t *testing.T) {
+	// A port nobody listens on: the kernel answers with ICMP, and the next
+	// send reports the refusal. Nothing blocks.
+	l, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.LocalAddr().String()
+	l.Close()
+	u, err := NewUDP(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	start := time.Now()
+	for range 100 {
+		u.Emit(segment("http://h/a"))
+	}
+	if u.SendErrors == 0 || u.Sent+u.SendErrors != 100 {
+		t.Errorf("sent %d errors %d", u.Sent, u.SendErrors)
+	}
+	if time.Since(start) > time.Second {
+		t.Errorf("sending to an absent daemon took %v", time.Since(start))
+	}
+}
+
+func TestCheckDatagramAsTheDaemon(t *testing.T) { // xray-spec TV-22
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"{\"format\": \"json\", \"version\": 1}\n{}", true},
+		{"{\"format\":\"JSON\",\"version\":1}\n{}", true},
+		{"{\"format\":\"json\",\"version\":1}\r\n{}", true},
+		{"{\"format\":\"json\",\"version\":2}\n{}", false},
+		{"{\"format\":\"json\",\"version\":\"1\"}\n{}", false},
+		{"{}", false},
+		{"{\"format\":\"json\",\"version\":1}\n", false},
+	} {
+		if _, err := testutil.CheckDatagram([]byte(tc.in)); (err == nil) != tc.ok {
+			t.Errorf("%q: %v", tc.in, err)
+		}
+	}
+	if _, err := testutil.CheckDatagram([]byte(Header + "{}")); err != nil {
+		t.Errorf("our header: %v", err)
+	}
+}
+
+func TestJSONLines(t *testing.T) {
+	var b bytes.Buffer
+	j := NewJSONLines(&b)
+	j.Emit(segment("http://h/a"))
+	j.Emit(segment("http://h/b"))
+	if err := j.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], `{"name":"svc"`) || j.Written != 2 {
+		t.Errorf("output %q", b.String())
+	}
+}
