@@ -217,4 +217,3 @@ func cut(args []string) error {
 		}
 	}
 }
-
