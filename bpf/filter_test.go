@@ -1,0 +1,139 @@
+//go:build linux
+
+package bpf
+
+import (
+	"net"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/xray-capture/xray-capture/internal/testutil"
+)
+
+type frameSpec struct {
+	v6, udp, hopByHop, vlan, fragment bool
+	src, dst                          uint16
+	syn, fin, rst                     bool
+	payload                           string
+}
+
+func buildFrame(t *testing.T, f frameSpec) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1},
+		EthernetType: layers.EthernetTypeIPv4}
+	var ls []gopacket.SerializableLayer
+	ls = append(ls, eth)
+	if f.vlan {
+		eth.EthernetType = layers.EthernetTypeDot1Q
+		ls = append(ls, &layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypeIPv4})
+		if f.v6 {
+			ls[len(ls)-1].(*layers.Dot1Q).Type = layers.EthernetTypeIPv6
+		}
+	}
+	var netLayer gopacket.NetworkLayer
+	proto := layers.IPProtocolTCP
+	if f.udp {
+		proto = layers.IPProtocolUDP
+	}
+	if f.v6 {
+		if !f.vlan {
+			eth.EthernetType = layers.EthernetTypeIPv6
+		}
+		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: proto,
+			SrcIP: net.ParseIP("2001:db8::2"), DstIP: net.ParseIP("2001:db8::1")}
+		netLayer = ip
+		ls = append(ls, ip)
+		if f.hopByHop {
+			ip.NextHeader = layers.IPProtocolIPv6HopByHop
+			hbh := &layers.IPv6HopByHop{}
+			hbh.NextHeader = proto
+			hbh.Options = []*layers.IPv6HopByHopOption{{OptionType: 1, OptionLength: 4, OptionData: []byte{0, 0, 0, 0}}}
+			ls = append(ls, hbh)
+		}
+	} else {
+		ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: proto,
+			SrcIP: net.IP{192, 0, 2, 2}, DstIP: net.IP{192, 0, 2, 1}}
+		if f.fragment {
+			ip.FragOffset = 100
+		}
+		netLayer = ip
+		ls = append(ls, ip)
+	}
+	if f.udp {
+		u := &layers.UDP{SrcPort: layers.UDPPort(f.src), DstPort: layers.UDPPort(f.dst)}
+		u.SetNetworkLayerForChecksum(netLayer)
+		ls = append(ls, u)
+	} else {
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(f.src), DstPort: layers.TCPPort(f.dst), Seq: 1, Ack: 1,
+			ACK: !f.syn, SYN: f.syn, FIN: f.fin, RST: f.rst, Window: 100}
+		tcp.SetNetworkLayerForChecksum(netLayer)
+		ls = append(ls, tcp)
+	}
+	ls = append(ls, gopacket.Payload(f.payload))
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func arpFrame(t *testing.T) []byte {
+	buf := gopacket.NewSerializeBuffer()
+	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{},
+		&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},
+		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
+			Operation: layers.ARPRequest, SourceHwAddress: []byte{2, 0, 0, 0, 0, 2}, SourceProtAddress: []byte{192, 0, 2, 2},
+			DstHwAddress: []byte{0, 0, 0, 0, 0, 0}, DstProtAddress: []byte{192, 0, 2, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestFilterVerdicts(t *testing.T) {
+	testutil.Privileged(t)
+	f, err := NewFilter([]uint16{8080, 9000})
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	defer f.Close()
+	const get = "GET / HTTP/1.1\r\n\r\n"
+	truncated := buildFrame(t, frameSpec{dst: 8080, payload: get})[:14+20+10]
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		keep  bool
+	}{
+		{"ipv4 to the port", buildFrame(t, frameSpec{src: 40000, dst: 8080, payload: get}), true},
+		{"ipv4 from the port", buildFrame(t, frameSpec{src: 8080, dst: 40000, payload: "HTTP/1.1 200 OK\r\n\r\n"}), true},
+		{"ipv4 second port", buildFrame(t, frameSpec{src: 40000, dst: 9000, payload: get}), true},
+		{"ipv6 to the port", buildFrame(t, frameSpec{v6: true, src: 40000, dst: 8080, payload: get}), true},
+		{"ipv6 from the port", buildFrame(t, frameSpec{v6: true, src: 8080, dst: 40000, payload: "x"}), true},
+		{"ipv6 hop-by-hop", buildFrame(t, frameSpec{v6: true, hopByHop: true, src: 40000, dst: 8080, payload: get}), true},
+		{"vlan tag", buildFrame(t, frameSpec{vlan: true, src: 40000, dst: 8080, payload: get}), true},
+		{"vlan tag ipv6", buildFrame(t, frameSpec{vlan: true, v6: true, src: 40000, dst: 8080, payload: get}), true},
+		{"syn", buildFrame(t, frameSpec{src: 40000, dst: 8080, syn: true}), true},
+		{"fin", buildFrame(t, frameSpec{src: 40000, dst: 8080, fin: true}), true},
+		{"rst", buildFrame(t, frameSpec{src: 8080, dst: 40000, rst: true}), true},
+		{"other port", buildFrame(t, frameSpec{src: 40000, dst: 8081, payload: get}), false},
+		{"ipv6 other port", buildFrame(t, frameSpec{v6: true, src: 40000, dst: 443, payload: get}), false},
+		{"udp to the port", buildFrame(t, frameSpec{udp: true, src: 40000, dst: 8080, payload: get}), false},
+		{"arp", arpFrame(t), false},
+		{"pure ack", buildFrame(t, frameSpec{src: 40000, dst: 8080}), false},
+		{"truncated", truncated, false},
+		{"later fragment", buildFrame(t, frameSpec{fragment: true, src: 40000, dst: 8080, payload: get}), false},
+	} {
+		ret, _, err := f.Program().Test(tc.frame)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if keep := ret != 0; keep != tc.keep {
+			t.Errorf("%s: returned %d, want keep=%v", tc.name, ret, tc.keep)
+		}
+		if tc.keep && ret != ^uint32(0) {
+			t.Errorf("%s: keeps %d bytes, want all", tc.name, ret)
+		}
+	}
+}
