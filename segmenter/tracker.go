@@ -607,6 +607,17 @@ func (t *Tracker) timeoutRequests(c *conn) {
 	}
 }
 
+// Advance moves the tracker's clock to now when no packet has come for a
+// while (live capture on a quiet host), so that timeouts still fire.
+func (t *Tracker) Advance(now time.Time) {
+	if now.After(t.now) {
+		t.now = now
+	}
+	if !t.now.Before(t.sweepAt) {
+		t.sweep()
+	}
+}
+
 // flushStreams delivers what the reassembly still holds, holes declared lost.
 func (t *Tracker) flushStreams(c *conn) {
 	for c.up.SkipHole() {

@@ -27,7 +27,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--port", "80", "--service-name", "s", "--response-timeout", "0s"}, nil, "must be positive"},
 		{[]string{"--port", "80", "--service-name", "s", "--bogus"}, nil, "unknown flag: --bogus"},
 		{[]string{"--port", "80", "--service-name", "s", "extra"}, nil, "unknown command"},
-		{[]string{"--port", "80", "--service-name", "s"}, nil, "--read FILE"},
+		{[]string{"--port", "80", "--service-name", "s", "--engine", "magic"}, nil, `--engine "magic"`},
+		{[]string{"--port", "80", "--service-name", "s", "--ring-size-mb", "0"}, nil, "--ring-size-mb 0"},
+		{[]string{"--port", "80", "--service-name", "s", "--log-level", "loud"}, nil, `--log-level "loud"`},
 	} {
 		_, _, err := runCLI(t, tc.env, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -17,10 +18,17 @@ import (
 	"github.com/xray-capture/xray-capture/segmenter"
 )
 
-func runReplay(cmd *cobra.Command, o *Options) error {
+// run replays a file or captures live, as the options say.
+func run(cmd *cobra.Command, o *Options) error {
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[o.LogLevel]
+	log := slog.New(slog.NewTextHandler(o.Stderr, &slog.HandlerOptions{Level: level}))
 	if o.Read == "" {
-		return errors.New("live capture is not built yet (issue 3): replay a capture file with --read FILE")
+		return runLive(cmd, o, log)
 	}
+	return runReplay(cmd, o)
+}
+
+func runReplay(cmd *cobra.Command, o *Options) error {
 	src, err := capture.OpenFile(o.Read)
 	if err != nil {
 		return fmt.Errorf("read %w", err)
@@ -39,17 +47,19 @@ func runReplay(cmd *cobra.Command, o *Options) error {
 	last, n, readErr := pump(cmd.Context(), src, t)
 	t.Close(last)
 	sinkErr := closeSinks()
-	printSummary(o.Stderr, &t.Stats, sinks)
+	printSummary(o.Stderr, &t.Stats, sinks, nil)
 	if readErr != nil {
 		return fmt.Errorf("%s: after %d packets: %w", o.Read, n, readErr)
 	}
 	return sinkErr
 }
 
-// sinkSet is where segments go: the daemon always, a JSON-lines file if asked.
+// sinkSet is where segments go: the daemon always, a JSON-lines file and
+// the --print view if asked.
 type sinkSet struct {
 	udp   *emitter.UDP
 	lines *emitter.JSONLines
+	print *emitter.Printer
 }
 
 func openSinks(o *Options) (*sinkSet, func() error, error) {
@@ -58,6 +68,9 @@ func openSinks(o *Options) (*sinkSet, func() error, error) {
 		return nil, nil, err
 	}
 	s := &sinkSet{udp: udp}
+	if o.Print {
+		s.print = emitter.NewPrinter(o.Stdout)
+	}
 	var out io.WriteCloser
 	switch o.Output {
 	case "":
@@ -89,10 +102,17 @@ func openSinks(o *Options) (*sinkSet, func() error, error) {
 }
 
 func (s *sinkSet) sink() segmenter.Sink {
-	if s.lines == nil {
+	tee := emitter.Tee{s.udp}
+	if s.lines != nil {
+		tee = append(tee, s.lines)
+	}
+	if s.print != nil {
+		tee = append(tee, s.print)
+	}
+	if len(tee) == 1 {
 		return s.udp
 	}
-	return emitter.Tee{s.lines, s.udp}
+	return tee
 }
 
 func newTracker(o *Options, sinks *sinkSet) (*segmenter.Tracker, error) {
@@ -147,7 +167,7 @@ func pump(ctx context.Context, src capture.Source, t *segmenter.Tracker) (time.T
 
 // printSummary writes the end-of-replay line: the main counts, then every
 // counter of something lost that is not zero.
-func printSummary(w io.Writer, st *segmenter.Stats, sinks *sinkSet) {
+func printSummary(w io.Writer, st *segmenter.Stats, sinks *sinkSet, ks *capture.KernelStats) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "xray-capture: packets=%d connections=%d requests=%d segments=%d",
 		st.Packets, st.Connections, st.Requests, st.Segments)
@@ -155,6 +175,9 @@ func printSummary(w io.Writer, st *segmenter.Stats, sinks *sinkSet) {
 		if c.Value != 0 && segmenter.IsDrop(c.Name) {
 			fmt.Fprintf(&b, " %s=%d", c.Name, c.Value)
 		}
+	}
+	if ks != nil {
+		fmt.Fprintf(&b, " kernel_drops=%d ring_freezes=%d", ks.Drops, ks.Freezes)
 	}
 	u := sinks.udp
 	fmt.Fprintf(&b, " daemon_sent=%d", u.Sent)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xray-capture/xray-capture/capture"
 	"github.com/xray-capture/xray-capture/emitter"
 	"github.com/xray-capture/xray-capture/naming"
 	"github.com/xray-capture/xray-capture/segmenter"
@@ -31,6 +32,14 @@ type Options struct {
 	MaxConnections  int
 	MaxPending      int
 
+	// Live capture.
+	Interface string
+	Engine    string
+	Ring      capture.RingConfig
+	RingMB    int
+	Print     bool
+	LogLevel  string
+
 	// For tests: a fixed id seed makes output reproducible.
 	IDSeed uint64
 
@@ -40,7 +49,7 @@ type Options struct {
 type lookupEnv func(string) (string, bool)
 
 func newRootCmd(stdout, stderr io.Writer, env lookupEnv) *cobra.Command {
-	return newRootCmdWith(stdout, stderr, env, runReplay)
+	return newRootCmdWith(stdout, stderr, env, run)
 }
 
 // newRootCmdWith takes the function that runs the parsed options, so that
@@ -56,8 +65,13 @@ func newRootCmdWith(stdout, stderr io.Writer, env lookupEnv, runF func(*cobra.Co
 with its request and sends one X-Ray segment per request to the X-Ray daemon,
 as the X-Ray SDK middleware would, without any code in the app.
 
-With --read it replays a pcap or pcapng capture file through the same pipeline.`,
-		Example: `  # Replay a capture, print the segments as JSON lines
+Without --read it captures live on the host (root, or CAP_NET_RAW and CAP_BPF)
+until SIGINT or SIGTERM; with --read it replays a pcap or pcapng capture file
+through the same pipeline.`,
+		Example: `  # Trace the app on port 8080, live
+  sudo xray-capture --port 8080 --service-name shop --print
+
+  # Replay a capture, print the segments as JSON lines
   xray-capture --read testdata/captures/keepalive.pcap --port 8080 --service-name shop --output -
 
   # Name segments after the Host header when it matches a pattern
@@ -93,6 +107,21 @@ With --read it replays a pcap or pcapng capture file through the same pipeline.`
 			if opts.MaxConnections <= 0 || opts.MaxPending <= 0 {
 				return errors.New("--max-connections and --max-pending must be positive")
 			}
+			switch opts.Engine {
+			case "auto", "ebpf", "cbpf", "pcap":
+			default:
+				return fmt.Errorf("--engine %q: want auto, ebpf, cbpf or pcap", opts.Engine)
+			}
+			if opts.RingMB < 1 || opts.RingMB > 4096 {
+				return fmt.Errorf("--ring-size-mb %d: want 1 to 4096", opts.RingMB)
+			}
+			opts.Ring = capture.DefaultRing
+			opts.Ring.Blocks = opts.RingMB * (1 << 20) / opts.Ring.BlockSize
+			switch opts.LogLevel {
+			case "debug", "info", "warn", "error":
+			default:
+				return fmt.Errorf("--log-level %q: want debug, info, warn or error", opts.LogLevel)
+			}
 			return runF(cmd, opts)
 		},
 	}
@@ -107,6 +136,11 @@ With --read it replays a pcap or pcapng capture file through the same pipeline.`
 	f.DurationVar(&opts.IdleTimeout, "idle-timeout", segmenter.DefaultIdleTimeout, "forget a connection silent this long (at least the response timeout)")
 	f.IntVar(&opts.MaxConnections, "max-connections", segmenter.DefaultMaxConnections, "connections tracked at once")
 	f.IntVar(&opts.MaxPending, "max-pending", segmenter.DefaultMaxPending, "requests awaiting a response on one connection")
+	f.StringVarP(&opts.Interface, "interface", "i", "", "capture on this interface only (default: all interfaces)")
+	f.StringVar(&opts.Engine, "engine", "auto", "packet filter: auto (eBPF, else classic BPF), ebpf, cbpf, or pcap (libpcap builds)")
+	f.IntVar(&opts.RingMB, "ring-size-mb", 32, "size of the AF_PACKET ring in MiB")
+	f.BoolVar(&opts.Print, "print", false, "also print one line per request on stdout")
+	f.StringVar(&opts.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.Uint64Var(&opts.IDSeed, "id-seed", 0, "seed ids deterministically (for tests; 0 = random)")
 	_ = f.MarkHidden("id-seed")
 	cmd.AddCommand(newVersionCmd(stdout))

@@ -1,0 +1,151 @@
+package capture
+
+import (
+	"errors"
+
+	"golang.org/x/net/bpf"
+)
+
+// Offsets of the kernel's classic-BPF extensions (linux/filter.h).
+const (
+	skfAdOff     = -0x1000
+	skfAdPktType = skfAdOff + 4
+	skfAdIfIndex = skfAdOff + 8
+	skfNetOff    = -0x100000 // loads relative to the network header
+	packetOut    = 4         // PACKET_OUTGOING
+	loopbackIdx  = 1
+)
+
+// negOff encodes a negative extension offset as the instruction's k.
+func negOff(n int32) uint32 { return uint32(n) }
+
+// ClassicFilter builds the classic-BPF fallback of the eBPF socket filter:
+// TCP to or from one of ports, over IPv4 (no later fragments) or IPv6
+// (without extension headers), carrying payload or SYN/FIN/RST, and not the
+// outgoing copy of a loopback packet. Loads are relative to the network
+// header, so it works whatever the link layer.
+func ClassicFilter(ports []uint16) ([]bpf.RawInstruction, error) {
+	if len(ports) == 0 || len(ports) > 100 {
+		return nil, errors.New("the classic filter takes 1 to 100 ports")
+	}
+	// Labels are resolved by building the program twice: skips are counted
+	// from the instruction after the jump.
+	var prog []bpf.Instruction
+	labels := map[string]int{}
+	type fix struct {
+		at              int
+		ifTrue, ifFalse string
+	}
+	var fixes []fix
+	emit := func(i bpf.Instruction) { prog = append(prog, i) }
+	label := func(name string) { labels[name] = len(prog) }
+	jump := func(i bpf.Instruction, t, f string) {
+		fixes = append(fixes, fix{len(prog), t, f})
+		emit(i)
+	}
+	const drop, keep = "drop", "keep"
+
+	// Loopback's outgoing copy.
+	emit(bpf.LoadExtension{Num: bpf.ExtType})
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: packetOut}, "out", "version")
+	label("out")
+	emit(bpf.LoadAbsolute{Off: negOff(skfAdIfIndex), Size: 4})
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: loopbackIdx}, drop, "version")
+
+	label("version")
+	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff), Size: 1})
+	emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf0})
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x40}, "v4", "v6?")
+	label("v6?")
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x60}, "v6", drop)
+
+	// IPv4: X = header length; ports at X, payload = total - X - data offset.
+	label("v4")
+	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 9), Size: 1})
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 6}, "v4tcp", drop)
+	label("v4tcp")
+	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 6), Size: 2})
+	jump(bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 0x1fff}, drop, "v4hl")
+	label("v4hl")
+	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff), Size: 1})
+	emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0x0f})
+	emit(bpf.ALUOpConstant{Op: bpf.ALUOpShiftLeft, Val: 2})
+	emit(bpf.TAX{})
+	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 2), Size: 2})
+	emit(bpf.StoreScratch{Src: bpf.RegA, N: 0}) // M[0] = total length
+	jump(bpf.Jump{}, "ports", "")
+
+	// IPv6: fixed header only; M[0] = 40 + payload length.
+	label("v6")
+	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 6), Size: 1})
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 6}, "v6tcp", drop)
+	label("v6tcp")
+	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 4), Size: 2})
+	emit(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 40})
+	emit(bpf.StoreScratch{Src: bpf.RegA, N: 0})
+	emit(bpf.LoadConstant{Dst: bpf.RegX, Val: 40})
+
+	// X = offset of the TCP header from the network header.
+	label("ports")
+	emit(bpf.LoadIndirect{Off: negOff(skfNetOff), Size: 2})
+	for i, p := range ports {
+		next := "src" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(p)}, "payload", next)
+		label(next)
+	}
+	emit(bpf.LoadIndirect{Off: negOff(skfNetOff + 2), Size: 2})
+	for i, p := range ports {
+		next := "dst" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		if i == len(ports)-1 {
+			next = drop
+		}
+		jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(p)}, "payload", next)
+		if next != drop {
+			label(next)
+		}
+	}
+
+	// Keep SYN/FIN/RST, and segments longer than their headers.
+	label("payload")
+	emit(bpf.LoadIndirect{Off: negOff(skfNetOff + 13), Size: 1})
+	jump(bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 0x07}, keep, "len")
+	label("len")
+	emit(bpf.TXA{})
+	emit(bpf.StoreScratch{Src: bpf.RegA, N: 1}) // M[1] = IP header length
+	emit(bpf.LoadIndirect{Off: negOff(skfNetOff + 12), Size: 1})
+	emit(bpf.ALUOpConstant{Op: bpf.ALUOpShiftRight, Val: 4})
+	emit(bpf.ALUOpConstant{Op: bpf.ALUOpShiftLeft, Val: 2})
+	emit(bpf.TAX{})
+	emit(bpf.LoadScratch{Dst: bpf.RegA, N: 1})
+	emit(bpf.ALUOpX{Op: bpf.ALUOpAdd})
+	emit(bpf.TAX{}) // X = all headers
+	emit(bpf.LoadScratch{Dst: bpf.RegA, N: 0})
+	jump(bpf.JumpIfX{Cond: bpf.JumpGreaterThan}, keep, drop)
+
+	label(keep)
+	emit(bpf.RetConstant{Val: 0xffffffff})
+	label(drop)
+	emit(bpf.RetConstant{Val: 0})
+
+	for _, f := range fixes {
+		skip := func(name string) uint8 {
+			d := labels[name] - f.at - 1
+			if d < 0 || d > 255 {
+				panic("classic filter: jump out of range to " + name)
+			}
+			return uint8(d)
+		}
+		switch j := prog[f.at].(type) {
+		case bpf.JumpIf:
+			j.SkipTrue, j.SkipFalse = skip(f.ifTrue), skip(f.ifFalse)
+			prog[f.at] = j
+		case bpf.JumpIfX:
+			j.SkipTrue, j.SkipFalse = skip(f.ifTrue), skip(f.ifFalse)
+			prog[f.at] = j
+		case bpf.Jump:
+			j.Skip = uint32(skip(f.ifTrue))
+			prog[f.at] = j
+		}
+	}
+	return bpf.Assemble(prog)
+}

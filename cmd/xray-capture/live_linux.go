@@ -1,0 +1,140 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/rlimit"
+	"github.com/spf13/cobra"
+
+	"github.com/xray-capture/xray-capture/bpf"
+	"github.com/xray-capture/xray-capture/capture"
+	"github.com/xray-capture/xray-capture/segmenter"
+)
+
+// runLive captures on the host until SIGINT or SIGTERM.
+func runLive(cmd *cobra.Command, o *Options, log *slog.Logger) error {
+	if err := checkCaptureCaps(); err != nil {
+		return err
+	}
+	src, engine, err := openLive(o, log)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := dropAllCaps(); err != nil {
+		log.Warn("capabilities kept", "reason", err)
+	}
+
+	sinks, closeSinks, err := openSinks(o)
+	if err != nil {
+		return err
+	}
+	t, err := newTracker(o, sinks)
+	if err != nil {
+		closeSinks()
+		return err
+	}
+	iface := o.Interface
+	if iface == "" {
+		iface = "all interfaces"
+	}
+	log.Info("capturing", "interface", iface, "ports", portList(o.Ports), "engine", engine,
+		"daemon", o.DaemonAddress.UDP)
+	readErr := pumpLive(cmd.Context(), src, t)
+	t.Close(time.Now())
+	sinkErr := closeSinks()
+	ks, _ := src.Stats()
+	printSummary(o.Stderr, &t.Stats, sinks, &ks)
+	if readErr != nil {
+		return fmt.Errorf("capture: %w", readErr)
+	}
+	return sinkErr
+}
+
+// openLive opens the ring and attaches the filter the engine asks for.
+func openLive(o *Options, log *slog.Logger) (*capture.Live, string, error) {
+	src, err := capture.OpenLive(o.Interface, o.Ring)
+	if err != nil {
+		return nil, "", err
+	}
+	engine := o.Engine
+	if engine == "auto" || engine == "ebpf" {
+		err := attachEBPF(src, o.Ports, log)
+		switch {
+		case err == nil:
+			return src, "ebpf", nil
+		case engine == "ebpf":
+			src.Close()
+			return nil, "", err
+		}
+		log.Info("eBPF socket filter unavailable, using classic BPF", "reason", err)
+		engine = "cbpf"
+	}
+	if engine == "cbpf" {
+		prog, err := capture.ClassicFilter(o.Ports)
+		if err == nil {
+			err = src.AttachClassic(prog)
+		}
+		if err != nil {
+			src.Close()
+			return nil, "", err
+		}
+		return src, "cbpf", nil
+	}
+	src.Close()
+	return nil, "", fmt.Errorf("--engine %q: want auto, ebpf, cbpf or pcap", engine)
+}
+
+func attachEBPF(src *capture.Live, ports []uint16, log *slog.Logger) error {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		log.Debug("memlock limit kept", "reason", err)
+	}
+	f, err := bpf.NewFilter(ports)
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			log.Debug("verifier log", "log", fmt.Sprintf("%+v", ve))
+		}
+		if !canLoadBPF() {
+			return fmt.Errorf("%w (loading it needs CAP_BPF, or CAP_SYS_ADMIN before Linux 5.8)", err)
+		}
+		return err
+	}
+	// Once attached, the socket holds the program; the loader's copy can go.
+	defer f.Close()
+	return src.AttachEBPF(f.FD())
+}
+
+// pumpLive reads until ctx is done. When no packet comes for a poll
+// interval, the wall clock stands in for packet time, so that timeouts and
+// idle connections still expire on a quiet host.
+func pumpLive(ctx context.Context, src *capture.Live, t *segmenter.Tracker) error {
+	for ctx.Err() == nil {
+		f, err := src.ReadFrame()
+		if err != nil {
+			if errors.Is(err, capture.ErrTimeout) {
+				t.Advance(time.Now())
+				continue
+			}
+			return err
+		}
+		t.HandleFrame(f)
+	}
+	return nil
+}
+
+func portList(ports []uint16) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = fmt.Sprint(p)
+	}
+	return strings.Join(s, ",")
+}

@@ -1,0 +1,65 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Capability numbers (linux/capability.h).
+const (
+	capNetRaw   = 13
+	capSysAdmin = 21
+	capBPF      = 39
+)
+
+func effectiveCaps() (uint64, error) {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return 0, err
+	}
+	return uint64(data[1].Effective)<<32 | uint64(data[0].Effective), nil
+}
+
+func hasCap(caps uint64, c uint) bool { return caps&(1<<c) != 0 }
+
+// checkCaptureCaps fails with one line when live capture cannot open its
+// socket.
+func checkCaptureCaps() error {
+	caps, err := effectiveCaps()
+	if err != nil {
+		return fmt.Errorf("read capabilities: %w", err)
+	}
+	if !hasCap(caps, capNetRaw) {
+		return errors.New("live capture needs CAP_NET_RAW to open an AF_PACKET socket: run as root, or grant cap_net_raw and cap_bpf (see README)")
+	}
+	return nil
+}
+
+// canLoadBPF reports whether the process holds what loading the eBPF filter
+// needs: CAP_BPF, or CAP_SYS_ADMIN (before Linux 5.8, and as root).
+func canLoadBPF() bool {
+	caps, err := effectiveCaps()
+	return err == nil && (hasCap(caps, capBPF) || hasCap(caps, capSysAdmin))
+}
+
+// dropAllCaps clears every capability of every thread once the socket is
+// open and filtered: reading the ring and sending UDP need none.
+func dropAllCaps() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3, Pid: 0}
+	var data [2]unix.CapUserData
+	_, _, errno := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+	if errno != 0 {
+		if errno == syscall.ENOTSUP {
+			return errors.New("cannot drop capabilities in a cgo build (build with CGO_ENABLED=0)")
+		}
+		return fmt.Errorf("drop capabilities: %w", errno)
+	}
+	return nil
+}
