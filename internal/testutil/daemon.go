@@ -29,7 +29,16 @@ type FakeDaemon struct {
 // StartFakeDaemon listens on 127.0.0.1 on a free port until the test ends.
 func StartFakeDaemon(t testing.TB) *FakeDaemon {
 	t.Helper()
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return StartFakeDaemonWith(t, func() (*net.UDPConn, error) {
+		return net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	})
+}
+
+// StartFakeDaemonWith serves on the socket listen makes (in a network
+// namespace, for instance).
+func StartFakeDaemonWith(t testing.TB, listen func() (*net.UDPConn, error)) *FakeDaemon {
+	t.Helper()
+	conn, err := listen()
 	if err != nil {
 		t.Fatalf("fake daemon: %v", err)
 	}
@@ -84,6 +93,13 @@ func CheckDatagram(b []byte) (json.RawMessage, error) {
 		return nil, errors.New("body is not a JSON object: " + err.Error())
 	}
 	return json.RawMessage(append([]byte(nil), body...)), nil
+}
+
+// Docs returns the documents received so far.
+func (d *FakeDaemon) Docs() []json.RawMessage {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]json.RawMessage(nil), d.docs...)
 }
 
 // Wait waits until n documents arrived or the timeout passed, and returns

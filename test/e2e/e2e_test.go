@@ -1,0 +1,346 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xray-capture/xray-capture/internal/testutil"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		if os.Getenv(testutil.PrivilegedEnv) != "" {
+			dir, err := os.MkdirTemp("", "xray-capture-e2e")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer os.RemoveAll(dir)
+			binary = filepath.Join(dir, "xray-capture")
+			// As shipped: static, no cgo, so that capabilities can be dropped.
+			build := exec.Command("go", "build", "-o", binary, "../../cmd/xray-capture")
+			build.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := build.CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "build xray-capture: %v\n%s", err, out)
+				return 1
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// env is a server namespace (app on :8080, the agent, the fake daemon)
+// linked to a client namespace.
+type env struct {
+	srv, cli *testutil.NetNS
+	daemon   *testutil.FakeDaemon
+	agent    *exec.Cmd
+	stderr   *syncBuffer
+	output   string
+	exited   chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// app answers /status/N with status N and a 5-byte body, anything else
+// with 200.
+func app() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code := 200
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/status/"); ok {
+			code, _ = strconv.Atoi(rest)
+		}
+		w.Header().Set("Content-Length", "5")
+		w.WriteHeader(code)
+		io.WriteString(w, "hello")
+	})
+}
+
+func setup(t *testing.T, engine string) *env {
+	testutil.Privileged(t)
+	e := &env{srv: testutil.NewNetNS(t), cli: testutil.NewNetNS(t), stderr: &syncBuffer{}}
+	testutil.Link(t, e.srv, "xs0", []string{"192.0.2.1/24", "2001:db8::1/64"},
+		e.cli, "xc0", []string{"192.0.2.2/24", "2001:db8::2/64"})
+	var ln net.Listener
+	if err := e.srv.Do(func() (err error) { ln, err = net.Listen("tcp", ":8080"); return }); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: app()}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	e.daemon = testutil.StartFakeDaemonWith(t, func() (c *net.UDPConn, err error) {
+		err = e.srv.Do(func() (err error) {
+			c, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			return
+		})
+		return
+	})
+	e.output = filepath.Join(t.TempDir(), "segments.jsonl")
+	e.agent = e.srv.Command(binary, "--port", "8080", "--service-name", "e2e", "--engine", engine,
+		"--daemon-address", e.daemon.Addr, "--output", e.output)
+	e.agent.Stderr = e.stderr
+	if err := e.agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e.exited = make(chan error, 1)
+	go func() { e.exited <- e.agent.Wait() }()
+	t.Cleanup(func() {
+		e.agent.Process.Kill()
+		<-e.exited
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(e.stderr.String(), "msg=capturing") {
+		if time.Now().After(deadline) {
+			t.Fatalf("agent did not start:\n%s", e.stderr.String())
+		}
+		select {
+		case err := <-e.exited:
+			t.Fatalf("agent exited: %v\n%s", err, e.stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if !strings.Contains(e.stderr.String(), "engine="+engine) {
+		t.Fatalf("agent runs another engine than %s:\n%s", engine, e.stderr.String())
+	}
+	return e
+}
+
+// client returns an HTTP client whose connections start in the client
+// namespace; each client keeps one keep-alive connection.
+func (e *env) client() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost: 1,
+		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+			err = e.cli.Do(func() (err error) {
+				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+				return
+			})
+			return
+		},
+	}}
+}
+
+type doc struct {
+	Name      string  `json:"name"`
+	ID        string  `json:"id"`
+	TraceID   string  `json:"trace_id"`
+	ParentID  string  `json:"parent_id"`
+	Start     float64 `json:"start_time"`
+	End       float64 `json:"end_time"`
+	HTTP      struct {
+		Request struct {
+			Method, URL, UserAgent string
+			ClientIP               string `json:"client_ip"`
+			XFF                    bool   `json:"x_forwarded_for"`
+		} `json:"request"`
+		Response *struct {
+			Status        int   `json:"status"`
+			ContentLength int64 `json:"content_length"`
+		} `json:"response"`
+	} `json:"http"`
+	Error bool `json:"error"`
+	Fault bool `json:"fault"`
+}
+
+// byURL waits for n segments and indexes them by URL.
+func (e *env) byURL(t *testing.T, n int) map[string][]doc {
+	t.Helper()
+	raw, bad := e.daemon.Wait(n, 10*time.Second)
+	if len(bad) > 0 {
+		t.Fatalf("the daemon rejected datagrams: %v", bad)
+	}
+	m := map[string][]doc{}
+	for _, r := range raw {
+		var d doc
+		if err := json.Unmarshal(r, &d); err != nil {
+			t.Fatal(err)
+		}
+		m[d.HTTP.Request.URL] = append(m[d.HTTP.Request.URL], d)
+	}
+	return m
+}
+
+// traffic is the request mix both engines must trace identically.
+func (e *env) traffic(t *testing.T, clients, perClient int) {
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hc := e.client()
+			for i := range perClient {
+				resp, err := hc.Get(fmt.Sprintf("http://192.0.2.1:8080/k/%d/%d", c, i))
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// Pipelined: three requests in one write.
+	var conn net.Conn
+	if err := e.cli.Do(func() (err error) { conn, err = net.Dial("tcp", "192.0.2.1:8080"); return }); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(conn, "GET /status/201 HTTP/1.1\r\nHost: pipe\r\n\r\nGET /status/404 HTTP/1.1\r\nHost: pipe\r\n\r\nGET /status/503 HTTP/1.1\r\nHost: pipe\r\nConnection: close\r\n\r\n")
+	io.Copy(io.Discard, conn)
+	conn.Close()
+	// curl with a forwarded address and an upstream trace.
+	e.cli.Run(t, "curl", "-s", "-o", "/dev/null", "-H", "X-Forwarded-For: 203.0.113.50, 10.0.0.1",
+		"-H", "X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+		"http://192.0.2.1:8080/curl")
+	e.cli.Run(t, "curl", "-s", "-o", "/dev/null", "-g", "http://[2001:db8::1]:8080/v6")
+	// Loopback, from inside the server's namespace: each request once.
+	for range 3 {
+		e.srv.Run(t, "curl", "-s", "-o", "/dev/null", "http://127.0.0.1:8080/lo")
+	}
+}
+
+func (e *env) checkTraffic(t *testing.T, clients, perClient int) {
+	total := clients*perClient + 3 + 1 + 1 + 3
+	m := e.byURL(t, total)
+	for c := range clients {
+		for i := range perClient {
+			u := fmt.Sprintf("http://192.0.2.1:8080/k/%d/%d", c, i)
+			ds := m[u]
+			if len(ds) != 1 {
+				t.Errorf("%s traced %d times", u, len(ds))
+				continue
+			}
+			d := ds[0]
+			if d.Name != "e2e" || d.HTTP.Request.Method != "GET" || d.HTTP.Request.ClientIP != "192.0.2.2" ||
+				d.HTTP.Request.XFF || d.HTTP.Response == nil || d.HTTP.Response.Status != 200 ||
+				d.HTTP.Response.ContentLength != 5 || d.End < d.Start || len(d.ID) != 16 || len(d.TraceID) != 35 {
+				t.Errorf("%s: %+v", u, d)
+			}
+		}
+	}
+	for path, status := range map[string]int{"/status/201": 201, "/status/404": 404, "/status/503": 503} {
+		ds := m["http://pipe"+path]
+		if len(ds) != 1 || ds[0].HTTP.Response.Status != status || (status == 404) != ds[0].Error || (status == 503) != ds[0].Fault {
+			t.Errorf("pipelined %s: %+v", path, ds)
+		}
+	}
+	if ds := m["http://192.0.2.1:8080/curl"]; len(ds) != 1 || ds[0].HTTP.Request.ClientIP != "203.0.113.50" || !ds[0].HTTP.Request.XFF ||
+		ds[0].TraceID != "1-5759e988-bd862e3fe1be46a994272793" || ds[0].ParentID != "53995c3f42cd8ad8" {
+		t.Errorf("curl with X-Forwarded-For and X-Amzn-Trace-Id: %+v", ds)
+	}
+	if ds := m["http://[2001:db8::1]:8080/v6"]; len(ds) != 1 || ds[0].HTTP.Request.ClientIP != "2001:db8::2" {
+		t.Errorf("IPv6: %+v", ds)
+	}
+	if ds := m["http://127.0.0.1:8080/lo"]; len(ds) != 3 {
+		t.Errorf("loopback: %d segments for 3 requests", len(ds))
+	}
+	if n := len(e.daemon.Docs()); n != total {
+		t.Errorf("%d segments for %d requests", n, total)
+	}
+}
+
+// stop sends SIGTERM and checks a clean exit with a summary, and that the
+// JSON-lines output holds every segment the daemon got.
+func (e *env) stop(t *testing.T) {
+	e.agent.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-e.exited:
+		e.exited <- err // for the cleanup
+		if err != nil {
+			t.Errorf("agent exit after SIGTERM: %v\n%s", err, e.stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("agent did not stop on SIGTERM\n%s", e.stderr.String())
+	}
+	sent := len(e.daemon.Docs())
+	if !strings.Contains(e.stderr.String(), fmt.Sprintf(" segments=%d ", sent)) || !strings.Contains(e.stderr.String(), "kernel_drops=0") {
+		t.Errorf("summary does not say %d segments and no kernel drops:\n%s", sent, e.stderr.String())
+	}
+	f, err := os.Open(e.output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lines := 0
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		lines++
+	}
+	if lines != sent {
+		t.Errorf("--output has %d segments after SIGTERM, the daemon got %d", lines, sent)
+	}
+}
+
+func TestLiveEBPF(t *testing.T) {
+	e := setup(t, "ebpf")
+	// Once the socket is open and filtered, the agent keeps no capability.
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.agent.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(status), "CapEff:\t0000000000000000") {
+		t.Errorf("agent still holds capabilities:\n%s", status)
+	}
+	e.traffic(t, 4, 250) // 1,000 keep-alive requests from four clients
+	e.checkTraffic(t, 4, 250)
+	e.stop(t)
+}
+
+func TestLiveClassicBPF(t *testing.T) {
+	e := setup(t, "cbpf")
+	e.traffic(t, 2, 50)
+	e.checkTraffic(t, 2, 50)
+	e.stop(t)
+}
+
+func TestUnprivilegedStartFails(t *testing.T) {
+	testutil.Privileged(t)
+	out, err := exec.Command("setpriv", "--inh-caps=-all", "--bounding-set=-all", "--",
+		binary, "--port", "8080", "--service-name", "x").CombinedOutput()
+	if err == nil {
+		t.Fatal("started without capabilities")
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "CAP_NET_RAW") {
+		t.Errorf("want one line naming CAP_NET_RAW, got:\n%s", out)
+	}
+}
