@@ -19,6 +19,13 @@ import (
 	"github.com/xray-capture/xray-capture/segmenter"
 )
 
+// liveSource is a capture ring or handle.
+type liveSource interface {
+	ReadFrame() (capture.Frame, error)
+	Stats() (capture.KernelStats, error)
+	Close() error
+}
+
 // runLive captures on the host until SIGINT or SIGTERM.
 func runLive(cmd *cobra.Command, o *Options, log *slog.Logger) error {
 	if err := checkCaptureCaps(); err != nil {
@@ -29,8 +36,11 @@ func runLive(cmd *cobra.Command, o *Options, log *slog.Logger) error {
 		return err
 	}
 	defer src.Close()
-	if err := dropAllCaps(); err != nil {
-		log.Warn("capabilities kept", "reason", err)
+	if engine != "pcap" {
+		// libpcap builds use cgo, where capabilities cannot be dropped.
+		if err := dropAllCaps(); err != nil {
+			log.Warn("capabilities kept", "reason", err)
+		}
 	}
 
 	sinks, closeSinks, err := openSinks(o)
@@ -60,7 +70,11 @@ func runLive(cmd *cobra.Command, o *Options, log *slog.Logger) error {
 }
 
 // openLive opens the ring and attaches the filter the engine asks for.
-func openLive(o *Options, log *slog.Logger) (*capture.Live, string, error) {
+func openLive(o *Options, log *slog.Logger) (liveSource, string, error) {
+	if o.Engine == "pcap" {
+		src, err := openPcap(o)
+		return src, "pcap", err
+	}
 	src, err := capture.OpenLive(o.Interface, o.Ring)
 	if err != nil {
 		return nil, "", err
@@ -116,7 +130,7 @@ func attachEBPF(src *capture.Live, ports []uint16, log *slog.Logger) error {
 // pumpLive reads until ctx is done. When no packet comes for a poll
 // interval, the wall clock stands in for packet time, so that timeouts and
 // idle connections still expire on a quiet host.
-func pumpLive(ctx context.Context, src *capture.Live, t *segmenter.Tracker) error {
+func pumpLive(ctx context.Context, src liveSource, t *segmenter.Tracker) error {
 	for ctx.Err() == nil {
 		f, err := src.ReadFrame()
 		if err != nil {

@@ -68,8 +68,8 @@ as the X-Ray SDK middleware would, without any code in the app.
 Without --read it captures live on the host (root, or CAP_NET_RAW and CAP_BPF)
 until SIGINT or SIGTERM; with --read it replays a pcap or pcapng capture file
 through the same pipeline.`,
-		Example: `  # Trace the app on port 8080, live
-  sudo xray-capture --port 8080 --service-name shop --print
+		Example: `  # Trace the app on port 8080, live (as root)
+  xray-capture --port 8080 --service-name shop --print
 
   # Replay a capture, print the segments as JSON lines
   xray-capture --read testdata/captures/keepalive.pcap --port 8080 --service-name shop --output -

@@ -24,7 +24,7 @@ import (
 	"github.com/xray-capture/xray-capture/internal/testutil"
 )
 
-var binary string
+var binary, pcapBinary string
 
 func TestMain(m *testing.M) {
 	code := func() int {
@@ -41,6 +41,14 @@ func TestMain(m *testing.M) {
 			build.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := build.CombinedOutput(); err != nil {
 				fmt.Fprintf(os.Stderr, "build xray-capture: %v\n%s", err, out)
+				return 1
+			}
+			// The libpcap engine: cgo and libpcap-dev.
+			pcapBinary = filepath.Join(dir, "xray-capture-pcap")
+			build = exec.Command("go", "build", "-tags", "pcap", "-o", pcapBinary, "../../cmd/xray-capture")
+			build.Env = append(os.Environ(), "CGO_ENABLED=1")
+			if out, err := build.CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "build xray-capture with libpcap: %v\n%s", err, out)
 				return 1
 			}
 		}
@@ -111,7 +119,11 @@ func setup(t *testing.T, engine string) *env {
 		return
 	})
 	e.output = filepath.Join(t.TempDir(), "segments.jsonl")
-	e.agent = e.srv.Command(binary, "--port", "8080", "--service-name", "e2e", "--engine", engine,
+	bin := binary
+	if engine == "pcap" {
+		bin = pcapBinary
+	}
+	e.agent = e.srv.Command(bin, "--port", "8080", "--service-name", "e2e", "--engine", engine,
 		"--daemon-address", e.daemon.Addr, "--output", e.output)
 	e.agent.Stderr = e.stderr
 	if err := e.agent.Start(); err != nil {
@@ -327,6 +339,13 @@ func TestLiveEBPF(t *testing.T) {
 
 func TestLiveClassicBPF(t *testing.T) {
 	e := setup(t, "cbpf")
+	e.traffic(t, 2, 50)
+	e.checkTraffic(t, 2, 50)
+	e.stop(t)
+}
+
+func TestLivePcap(t *testing.T) {
+	e := setup(t, "pcap")
 	e.traffic(t, 2, 50)
 	e.checkTraffic(t, 2, 50)
 	e.stop(t)
