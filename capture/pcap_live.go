@@ -85,4 +85,3 @@ func (p *Pcap) Close() error {
 	p.h.Close()
 	return nil
 }
-

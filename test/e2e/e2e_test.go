@@ -168,13 +168,13 @@ func (e *env) client() *http.Client {
 }
 
 type doc struct {
-	Name      string  `json:"name"`
-	ID        string  `json:"id"`
-	TraceID   string  `json:"trace_id"`
-	ParentID  string  `json:"parent_id"`
-	Start     float64 `json:"start_time"`
-	End       float64 `json:"end_time"`
-	HTTP      struct {
+	Name     string  `json:"name"`
+	ID       string  `json:"id"`
+	TraceID  string  `json:"trace_id"`
+	ParentID string  `json:"parent_id"`
+	Start    float64 `json:"start_time"`
+	End      float64 `json:"end_time"`
+	HTTP     struct {
 		Request struct {
 			Method, URL, UserAgent string
 			ClientIP               string `json:"client_ip"`
