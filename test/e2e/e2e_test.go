@@ -363,3 +363,22 @@ func TestUnprivilegedStartFails(t *testing.T) {
 		t.Errorf("want one line naming CAP_NET_RAW, got:\n%s", out)
 	}
 }
+
+func TestLiveStartErrors(t *testing.T) {
+	testutil.Privileged(t)
+	ns := testutil.NewNetNS(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--interface", "nosuch0"}, `interface "nosuch0"`},
+		{[]string{"--engine", "pcap"}, "rebuild with -tags pcap"},
+	} {
+		args := append([]string{binary, "--port", "8080", "--service-name", "x", "--daemon-address", "127.0.0.1:9"}, tc.args...)
+		out, err := ns.Command(args...).CombinedOutput()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if err == nil || len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+			t.Errorf("%v: exit %v, output:\n%s", tc.args, err, out)
+		}
+	}
+}
