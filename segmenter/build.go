@@ -13,16 +13,15 @@ import (
 // nil for a request that got no answer; outcome is the capture_outcome
 // annotation ("" for a complete exchange).
 func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time.Time, outcome string) {
+	if !r.sampled {
+		return // decided and counted when the request came
+	}
 	var th TraceHeader
-	th.Sampled = -1
 	if r.hasTr {
 		th = ParseTraceHeader(r.get(r.trace))
 	}
-	if th.Sampled == 0 {
-		t.Stats.NotSampledHeader++
-		return
-	}
 	s := &t.seg
+	s.SamplingRule = r.rule
 	host := r.get(r.host)
 	t.nameBuf = t.cfg.Namer.AppendName(t.nameBuf[:0], host)
 	s.Name = t.nameBuf

@@ -33,7 +33,11 @@ type Stats struct {
 	OrphanClosed  uint64 // ... when the server closed it
 	OrphanTimeout uint64 // ... within the response timeout
 
-	NotSampledHeader uint64 // requests with Sampled=0 in X-Amzn-Trace-Id
+	// Sampling: every request is one of these four.
+	SampledByHeader  uint64 // Sampled=1 in X-Amzn-Trace-Id
+	SampledByRule    uint64 // sampled by the rules (all, with sampling off)
+	NotSampledHeader uint64 // Sampled=0 in X-Amzn-Trace-Id
+	NotSampledRule   uint64 // not sampled by the rules
 
 	UnpairedRequests      uint64 // requests after a loss of step, not paired
 	UnpairedResponses     uint64 // responses with no request to pair with
@@ -69,7 +73,8 @@ func (s *Stats) Counters() []Counter {
 		{"segments", s.Segments}, {"segments_with_capture_gap", s.GapSegments},
 		{"orphan_reset", s.OrphanReset}, {"orphan_closed", s.OrphanClosed},
 		{"orphan_timeout", s.OrphanTimeout},
-		{"not_sampled_by_header", s.NotSampledHeader},
+		{"sampled_by_header", s.SampledByHeader}, {"sampled_by_rule", s.SampledByRule},
+		{"not_sampled_by_header", s.NotSampledHeader}, {"not_sampled_by_rule", s.NotSampledRule},
 		{"unpaired_requests", s.UnpairedRequests}, {"unpaired_responses", s.UnpairedResponses},
 		{"response_before_request", s.ResponseBeforeRequest},
 		{"late_responses", s.LateResponses}, {"pending_overflow", s.PendingOverflow},
@@ -93,7 +98,6 @@ var dropCounters = map[string]bool{
 	"conn_table_full": true, "unpaired_requests": true, "unpaired_responses": true,
 	"response_before_request": true, "late_responses": true, "pending_overflow": true,
 	"in_flight_at_end": true, "reassembly_overflows": true, "gap_bytes": true,
-	"not_sampled_by_header": true,
 }
 
 // IsDrop reports whether a counter of that name counts something lost.

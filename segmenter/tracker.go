@@ -9,6 +9,7 @@ import (
 	"github.com/xray-capture/xray-capture/capture"
 	"github.com/xray-capture/xray-capture/httpparse"
 	"github.com/xray-capture/xray-capture/reassembly"
+	"github.com/xray-capture/xray-capture/sampling"
 )
 
 // Namer names a segment from the request's Host header.
@@ -38,6 +39,9 @@ type Config struct {
 	MaxPending      int // requests waiting for a response on one connection
 	ParseLimits     httpparse.Limits
 	Budget          *reassembly.Budget
+	// Sampler decides per request, unless X-Amzn-Trace-Id says Sampled=1
+	// or Sampled=0. Nil samples everything.
+	Sampler sampling.Sampler
 }
 
 // Defaults for Config's zero values.
@@ -76,6 +80,8 @@ type pendingReq struct {
 	hasHost, hasUA, hasXFF, hasTr bool
 	expect                        httpparse.Expect
 	gap, timedOut                 bool
+	sampled                       bool
+	rule                          string // centralized rule that sampled it
 	// uncertain: queued after the connection lost step. It can never be
 	// paired, only found unanswered (no response came after it at all).
 	uncertain bool
@@ -135,6 +141,7 @@ type Tracker struct {
 	urlBuf  []byte
 	ipBuf   []byte
 	random  [20]byte
+	sreq    sampling.Request
 
 	Stats Stats
 }
@@ -172,6 +179,9 @@ func New(cfg Config) (*Tracker, error) {
 	}
 	if cfg.Budget == nil {
 		cfg.Budget = reassembly.DefaultBudget()
+	}
+	if cfg.Sampler == nil {
+		cfg.Sampler = sampling.All{}
 	}
 	t := &Tracker{
 		cfg:     cfg,
@@ -478,9 +488,39 @@ func (t *Tracker) finishResponse(c *conn, end time.Time, outcome string) {
 	c.pop()
 }
 
-// onRequest queues a parsed request, copying what its segment needs.
+// sample decides whether the request becomes a segment: an incoming
+// Sampled=1 or Sampled=0 decides (Part A), else the sampler.
+func (t *Tracker) sample(m *httpparse.Message) sampling.Decision {
+	if m.HasTraceHeader {
+		switch ParseTraceHeader(m.TraceHeader).Sampled {
+		case 1:
+			t.Stats.SampledByHeader++
+			return sampling.Decision{Sampled: true}
+		case 0:
+			t.Stats.NotSampledHeader++
+			return sampling.Decision{}
+		}
+	}
+	path := m.Target
+	if i := bytes.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	t.nameBuf = t.cfg.Namer.AppendName(t.nameBuf[:0], m.Host)
+	t.sreq = sampling.Request{Host: m.Host, Method: m.Method, Path: path, ServiceName: t.nameBuf, ServiceType: t.cfg.Origin}
+	d := t.cfg.Sampler.Sample(m.Start, &t.sreq)
+	if d.Sampled {
+		t.Stats.SampledByRule++
+	} else {
+		t.Stats.NotSampledRule++
+	}
+	return d
+}
+
+// onRequest queues a parsed request, copying what its segment needs if it
+// is sampled.
 func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq uint32) {
 	t.Stats.Requests++
+	d := t.sample(m)
 	if c.n == t.cfg.MaxPending {
 		// Dropping one would shift every later pairing; stop pairing here.
 		t.Stats.PendingOverflow++
@@ -493,19 +533,22 @@ func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq uint32) {
 	r := &c.queue[(c.head+c.n)%len(c.queue)]
 	c.n++
 	buf := r.buf[:0]
-	*r = pendingReq{start: m.Start, seq: seq, buf: buf, uncertain: c.lost}
-	r.method = r.put(m.Method, 64)
-	r.target = r.put(m.Target, maxURLBytes)
-	r.host, r.hasHost = r.put(m.Host, maxURLBytes), m.HasHost
-	r.ua, r.hasUA = r.put(m.UserAgent, maxUserAgentBytes), m.HasUserAgent
-	r.xff, r.hasXFF = r.put(firstForwarded(m.XForwardedFor), maxClientIPBytes), m.HasXForwardedFor
-	r.trace, r.hasTr = r.put(m.TraceHeader, 512), m.HasTraceHeader
+	*r = pendingReq{start: m.Start, seq: seq, buf: buf, uncertain: c.lost, sampled: d.Sampled, rule: d.RuleName}
 	r.expect = httpparse.Expect{
 		Head:    string(m.Method) == "HEAD",
 		Connect: string(m.Method) == "CONNECT",
 		HTTP09:  m.Major == 0,
 	}
 	r.gap = m.Gap
+	if !d.Sampled {
+		return // kept for pairing only; nothing to copy
+	}
+	r.method = r.put(m.Method, 64)
+	r.target = r.put(m.Target, maxURLBytes)
+	r.host, r.hasHost = r.put(m.Host, maxURLBytes), m.HasHost
+	r.ua, r.hasUA = r.put(m.UserAgent, maxUserAgentBytes), m.HasUserAgent
+	r.xff, r.hasXFF = r.put(firstForwarded(m.XForwardedFor), maxClientIPBytes), m.HasXForwardedFor
+	r.trace, r.hasTr = r.put(m.TraceHeader, 512), m.HasTraceHeader
 }
 
 // grow doubles the ring (at most to MaxPending), keeping its order.

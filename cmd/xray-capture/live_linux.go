@@ -47,7 +47,12 @@ func runLive(cmd *cobra.Command, o *Options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	t, err := newTracker(o, sinks)
+	sampler, err := newSampler(cmd.Context(), o, true, log)
+	if err != nil {
+		closeSinks()
+		return err
+	}
+	t, err := newTracker(o, sinks, sampler)
 	if err != nil {
 		closeSinks()
 		return err

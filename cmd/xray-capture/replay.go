@@ -15,6 +15,7 @@ import (
 	"github.com/xray-capture/xray-capture/capture"
 	"github.com/xray-capture/xray-capture/emitter"
 	"github.com/xray-capture/xray-capture/naming"
+	"github.com/xray-capture/xray-capture/sampling"
 	"github.com/xray-capture/xray-capture/segmenter"
 )
 
@@ -39,7 +40,12 @@ func runReplay(cmd *cobra.Command, o *Options) error {
 	if err != nil {
 		return err
 	}
-	t, err := newTracker(o, sinks)
+	sampler, err := newSampler(cmd.Context(), o, false, slog.New(slog.DiscardHandler))
+	if err != nil {
+		closeSinks()
+		return err
+	}
+	t, err := newTracker(o, sinks, sampler)
 	if err != nil {
 		closeSinks()
 		return err
@@ -115,7 +121,7 @@ func (s *sinkSet) sink() segmenter.Sink {
 	return tee
 }
 
-func newTracker(o *Options, sinks *sinkSet) (*segmenter.Tracker, error) {
+func newTracker(o *Options, sinks *sinkSet, sampler sampling.Sampler) (*segmenter.Tracker, error) {
 	fixed, err := naming.NewFixed(o.ServiceName)
 	if err != nil {
 		return nil, err
@@ -138,6 +144,7 @@ func newTracker(o *Options, sinks *sinkSet) (*segmenter.Tracker, error) {
 		IdleTimeout:     o.IdleTimeout,
 		MaxConnections:  o.MaxConnections,
 		MaxPending:      o.MaxPending,
+		Sampler:         sampler,
 	})
 }
 
@@ -171,6 +178,9 @@ func printSummary(w io.Writer, st *segmenter.Stats, sinks *sinkSet, ks *capture.
 	var b strings.Builder
 	fmt.Fprintf(&b, "xray-capture: packets=%d connections=%d requests=%d segments=%d",
 		st.Packets, st.Connections, st.Requests, st.Segments)
+	if n := st.NotSampledHeader + st.NotSampledRule; n > 0 {
+		fmt.Fprintf(&b, " not_sampled=%d", n)
+	}
 	for _, c := range st.Counters() {
 		if c.Value != 0 && segmenter.IsDrop(c.Name) {
 			fmt.Fprintf(&b, " %s=%d", c.Name, c.Value)

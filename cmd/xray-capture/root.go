@@ -40,8 +40,15 @@ type Options struct {
 	Print     bool
 	LogLevel  string
 
-	// For tests: a fixed id seed makes output reproducible.
-	IDSeed uint64
+	// Sampling.
+	Sampling      bool
+	SamplingRules string
+	Centralized   string // auto, on, off
+	samplingSet   bool   // --sampling given explicitly
+
+	// For tests: fixed seeds make output reproducible.
+	IDSeed       uint64
+	SamplingSeed uint64
 
 	Stdout, Stderr io.Writer
 }
@@ -117,6 +124,12 @@ through the same pipeline.`,
 			}
 			opts.Ring = capture.DefaultRing
 			opts.Ring.Blocks = opts.RingMB * (1 << 20) / opts.Ring.BlockSize
+			switch opts.Centralized {
+			case "auto", "on", "off":
+			default:
+				return fmt.Errorf("--centralized-sampling %q: want auto, on or off", opts.Centralized)
+			}
+			opts.samplingSet = cmd.Flags().Changed("sampling")
 			switch opts.LogLevel {
 			case "debug", "info", "warn", "error":
 			default:
@@ -141,8 +154,13 @@ through the same pipeline.`,
 	f.IntVar(&opts.RingMB, "ring-size-mb", 32, "size of the AF_PACKET ring in MiB")
 	f.BoolVar(&opts.Print, "print", false, "also print one line per request on stdout")
 	f.StringVar(&opts.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.BoolVar(&opts.Sampling, "sampling", true, "sample as X-Ray does (false: trace every request); a replay traces every request unless this or --sampling-rules is given")
+	f.StringVar(&opts.SamplingRules, "sampling-rules", "", "local sampling rules file (X-Ray SDK format, version 1 or 2)")
+	f.StringVar(&opts.Centralized, "centralized-sampling", "auto", "use the X-Ray service's rules through the daemon: auto (live, when the daemon's TCP address answers), on, off")
 	f.Uint64Var(&opts.IDSeed, "id-seed", 0, "seed ids deterministically (for tests; 0 = random)")
+	f.Uint64Var(&opts.SamplingSeed, "sampling-seed", 0, "seed sampling's random draws (for tests; 0 = random)")
 	_ = f.MarkHidden("id-seed")
+	_ = f.MarkHidden("sampling-seed")
 	cmd.AddCommand(newVersionCmd(stdout))
 	return cmd
 }

@@ -123,7 +123,7 @@ func setup(t *testing.T, engine string) *env {
 	if engine == "pcap" {
 		bin = pcapBinary
 	}
-	e.agent = e.srv.Command(bin, "--port", "8080", "--service-name", "e2e", "--engine", engine,
+	e.agent = e.srv.Command(bin, "--port", "8080", "--service-name", "e2e", "--engine", engine, "--sampling=false",
 		"--daemon-address", e.daemon.Addr, "--output", e.output)
 	e.agent.Stderr = e.stderr
 	if err := e.agent.Start(); err != nil {
