@@ -52,7 +52,7 @@ func runLive(cmd *cobra.Command, o *Options, log *slog.Logger) error {
 		closeSinks()
 		return err
 	}
-	t, err := newTracker(o, sinks, sampler)
+	t, err := newTracker(cmd.Context(), o, sinks, sampler, log)
 	if err != nil {
 		closeSinks()
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xray-capture/xray-capture/awsmeta"
 	"github.com/xray-capture/xray-capture/capture"
 	"github.com/xray-capture/xray-capture/emitter"
 	"github.com/xray-capture/xray-capture/naming"
@@ -45,7 +46,7 @@ func runReplay(cmd *cobra.Command, o *Options) error {
 		closeSinks()
 		return err
 	}
-	t, err := newTracker(o, sinks, sampler)
+	t, err := newTracker(cmd.Context(), o, sinks, sampler, slog.New(slog.NewTextHandler(o.Stderr, nil)))
 	if err != nil {
 		closeSinks()
 		return err
@@ -121,7 +122,7 @@ func (s *sinkSet) sink() segmenter.Sink {
 	return tee
 }
 
-func newTracker(o *Options, sinks *sinkSet, sampler sampling.Sampler) (*segmenter.Tracker, error) {
+func newTracker(ctx context.Context, o *Options, sinks *sinkSet, sampler sampling.Sampler, log *slog.Logger) (*segmenter.Tracker, error) {
 	fixed, err := naming.NewFixed(o.ServiceName)
 	if err != nil {
 		return nil, err
@@ -134,7 +135,14 @@ func newTracker(o *Options, sinks *sinkSet, sampler sampling.Sampler) (*segmente
 	if o.IDSeed != 0 {
 		ids = segmenter.NewSeededIDGen(o.IDSeed)
 	}
+	var md awsmeta.Metadata
+	if len(o.Plugins) > 0 {
+		md = awsmeta.Collect(ctx, awsmeta.Config{Plugins: o.Plugins, EC2Endpoint: o.EC2Endpoint,
+			BeanstalkConf: o.BeanstalkConf, ECSMetadata: os.Getenv("ECS_CONTAINER_METADATA_URI_V4"), Log: log})
+	}
 	return segmenter.New(segmenter.Config{
+		Origin:          md.Origin,
+		AWS:             md.AWS,
 		Ports:           o.Ports,
 		Namer:           namer,
 		IDs:             ids,

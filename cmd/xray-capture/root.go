@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xray-capture/xray-capture/awsmeta"
 	"github.com/xray-capture/xray-capture/capture"
 	"github.com/xray-capture/xray-capture/emitter"
 	"github.com/xray-capture/xray-capture/naming"
@@ -46,6 +47,11 @@ type Options struct {
 	Centralized   string // auto, on, off
 	samplingSet   bool   // --sampling given explicitly
 
+	// AWS plugins.
+	Plugins       []string
+	EC2Endpoint   string
+	BeanstalkConf string
+
 	// For tests: fixed seeds make output reproducible.
 	IDSeed       uint64
 	SamplingSeed uint64
@@ -64,7 +70,7 @@ func newRootCmd(stdout, stderr io.Writer, env lookupEnv) *cobra.Command {
 func newRootCmdWith(stdout, stderr io.Writer, env lookupEnv, runF func(*cobra.Command, *Options) error) *cobra.Command {
 	opts := &Options{Stdout: stdout, Stderr: stderr}
 	var ports []string
-	var daemon string
+	var daemon, plugins string
 	cmd := &cobra.Command{
 		Use:   "xray-capture --port PORT --service-name NAME [--read FILE]",
 		Short: "Trace an app's HTTP traffic into AWS X-Ray segments, without touching the app",
@@ -130,6 +136,9 @@ through the same pipeline.`,
 				return fmt.Errorf("--centralized-sampling %q: want auto, on or off", opts.Centralized)
 			}
 			opts.samplingSet = cmd.Flags().Changed("sampling")
+			if opts.Plugins, err = awsmeta.ParsePlugins(plugins); err != nil {
+				return err
+			}
 			switch opts.LogLevel {
 			case "debug", "info", "warn", "error":
 			default:
@@ -157,10 +166,15 @@ through the same pipeline.`,
 	f.BoolVar(&opts.Sampling, "sampling", true, "sample as X-Ray does (false: trace every request); a replay traces every request unless this or --sampling-rules is given")
 	f.StringVar(&opts.SamplingRules, "sampling-rules", "", "local sampling rules file (X-Ray SDK format, version 1 or 2)")
 	f.StringVar(&opts.Centralized, "centralized-sampling", "auto", "use the X-Ray service's rules through the daemon: auto (live, when the daemon's TCP address answers), on, off")
+	f.StringVar(&plugins, "plugins", "", "AWS plugins that fill aws.* and origin: ec2, ecs, elasticbeanstalk (comma-separated; the last with data sets origin)")
+	f.StringVar(&opts.EC2Endpoint, "ec2-metadata-endpoint", "http://169.254.169.254", "instance metadata service of the ec2 plugin")
+	f.StringVar(&opts.BeanstalkConf, "beanstalk-config", "/var/elasticbeanstalk/xray/environment.conf", "environment file of the elasticbeanstalk plugin")
 	f.Uint64Var(&opts.IDSeed, "id-seed", 0, "seed ids deterministically (for tests; 0 = random)")
 	f.Uint64Var(&opts.SamplingSeed, "sampling-seed", 0, "seed sampling's random draws (for tests; 0 = random)")
 	_ = f.MarkHidden("id-seed")
 	_ = f.MarkHidden("sampling-seed")
+	_ = f.MarkHidden("ec2-metadata-endpoint")
+	_ = f.MarkHidden("beanstalk-config")
 	cmd.AddCommand(newVersionCmd(stdout))
 	return cmd
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,5 +86,28 @@ func TestReplaySampling(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"version":2,"default":{"fixed_target":1,"rate":0.05},"rules":[{"description":"oops","service_name":"x","host":"*","http_method":"*","url_path":"*","fixed_target":1,"rate":0.1}]}`), 0o644)
 	if _, _, err := runCLI(t, nil, append(args, "--sampling-rules", bad)...); err == nil || !strings.Contains(err.Error(), `rule 1 ("oops")`) {
 		t.Errorf("bad rules file: %v", err)
+	}
+}
+
+func TestPluginsFillSegments(t *testing.T) {
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			io.WriteString(w, "tok")
+			return
+		}
+		io.WriteString(w, `{"instanceId":"i-abc","availabilityZone":"eu-west-1b","instanceType":"t3.micro","imageId":"ami-1"}`)
+	}))
+	defer imds.Close()
+	daemon := testutil.StartFakeDaemon(t)
+	out, _, err := runCLI(t, nil, "--read", filepath.Join(captures, "reset.pcap"), "--port", "8080", "--service-name", "s",
+		"--output", "-", "--daemon-address", daemon.Addr, "--plugins", "ec2", "--ec2-metadata-endpoint", imds.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"origin":"AWS::EC2::Instance","aws":{"ec2":{"ami_id":"ami-1","availability_zone":"eu-west-1b","instance_id":"i-abc","instance_type":"t3.micro"},"xray":{"sdk":"xray-capture"`) {
+		t.Errorf("segment: %s", out)
+	}
+	if _, _, err := runCLI(t, nil, "--read", "x", "--port", "1", "--service-name", "s", "--plugins", "azure"); err == nil {
+		t.Error("unknown plugin accepted")
 	}
 }
