@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -63,26 +62,9 @@ type env struct {
 	srv, cli *testutil.NetNS
 	daemon   *testutil.FakeDaemon
 	agent    *exec.Cmd
-	stderr   *syncBuffer
+	stderr   *testutil.SyncBuffer
 	output   string
 	exited   chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // app answers /status/N with status N and a 5-byte body, anything else
@@ -101,7 +83,7 @@ func app() http.Handler {
 
 func setup(t *testing.T, engine string) *env {
 	testutil.Privileged(t)
-	e := &env{srv: testutil.NewNetNS(t), cli: testutil.NewNetNS(t), stderr: &syncBuffer{}}
+	e := &env{srv: testutil.NewNetNS(t), cli: testutil.NewNetNS(t), stderr: &testutil.SyncBuffer{}}
 	testutil.Link(t, e.srv, "xs0", []string{"192.0.2.1/24", "2001:db8::1/64"},
 		e.cli, "xc0", []string{"192.0.2.2/24", "2001:db8::2/64"})
 	var ln net.Listener
