@@ -12,7 +12,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -35,11 +34,8 @@ func TestMain(m *testing.M) {
 				return 1
 			}
 			defer os.RemoveAll(dir)
-			binary = filepath.Join(dir, "xray-capture")
-			build := exec.Command("go", "build", "-o", binary, "../cmd/xray-capture")
-			build.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := build.CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+			if binary, err = testutil.BuildBinary(dir, "../cmd/xray-capture", "xray-capture"); err != nil {
+				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
 		}

@@ -41,36 +41,20 @@ func lower(c byte) byte {
 	return c
 }
 
-func matchASCII(p, t []byte) bool {
-	i, pi := 0, 0
-	iStar, pStar := len(t), 0
-	for i < len(t) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || lower(p[pi]) == lower(t[i])):
-			i++
-			pi++
-		case pi < len(p) && p[pi] == '*':
-			iStar, pStar = i, pi
-			pi++
-		case iStar != len(t):
-			iStar++
-			i, pi = iStar, pStar+1
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
-}
+func same[T byte | rune](c T) T { return c }
 
-func matchRunes(p, t []rune) bool {
+func matchASCII(p, t []byte) bool { return match(p, t, lower) }
+
+func matchRunes(p, t []rune) bool { return match(p, t, same[rune]) }
+
+// match is the SDKs' algorithm over bytes or runes; fold maps a unit to the
+// form compared.
+func match[T byte | rune](p, t []T, fold func(T) T) bool {
 	i, pi := 0, 0
 	iStar, pStar := len(t), 0
 	for i < len(t) {
 		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == t[i]):
+		case pi < len(p) && (p[pi] == '?' || fold(p[pi]) == fold(t[i])):
 			i++
 			pi++
 		case pi < len(p) && p[pi] == '*':

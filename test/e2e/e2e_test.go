@@ -34,20 +34,12 @@ func TestMain(m *testing.M) {
 				return 1
 			}
 			defer os.RemoveAll(dir)
-			binary = filepath.Join(dir, "xray-capture")
-			// As shipped: static, no cgo, so that capabilities can be dropped.
-			build := exec.Command("go", "build", "-o", binary, "../../cmd/xray-capture")
-			build.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := build.CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "build xray-capture: %v\n%s", err, out)
-				return 1
+			if binary, err = testutil.BuildBinary(dir, "../../cmd/xray-capture", "xray-capture"); err == nil {
+				// The libpcap engine: cgo and libpcap-dev.
+				pcapBinary, err = testutil.BuildBinary(dir, "../../cmd/xray-capture", "xray-capture-pcap", "pcap")
 			}
-			// The libpcap engine: cgo and libpcap-dev.
-			pcapBinary = filepath.Join(dir, "xray-capture-pcap")
-			build = exec.Command("go", "build", "-tags", "pcap", "-o", pcapBinary, "../../cmd/xray-capture")
-			build.Env = append(os.Environ(), "CGO_ENABLED=1")
-			if out, err := build.CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "build xray-capture with libpcap: %v\n%s", err, out)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
 		}
