@@ -93,6 +93,9 @@ through the same pipeline.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applySources(cmd.Flags(), env); err != nil {
+				return err
+			}
 			var err error
 			if opts.Ports, err = parsePorts(ports); err != nil {
 				return err
@@ -105,11 +108,6 @@ through the same pipeline.`,
 			}
 			if _, err := naming.NewFixed(opts.ServiceName); err != nil {
 				return fmt.Errorf("--service-name %q: %w", opts.ServiceName, err)
-			}
-			if !cmd.Flags().Changed("daemon-address") {
-				if v, ok := env("AWS_XRAY_DAEMON_ADDRESS"); ok && v != "" {
-					daemon = v
-				}
 			}
 			if opts.DaemonAddress, err = emitter.ParseDaemonAddress(daemon); err != nil {
 				return err
@@ -147,7 +145,8 @@ through the same pipeline.`,
 			return runF(cmd, opts)
 		},
 	}
-	f := cmd.Flags()
+	f := cmd.PersistentFlags()
+	f.String("config", "", "YAML file of options (keys are the flag names); flags and XRAY_CAPTURE_* variables win over it")
 	f.StringVarP(&opts.Read, "read", "r", "", "replay this pcap or pcapng file (gzipped or not) instead of capturing live")
 	f.StringSliceVarP(&ports, "port", "p", nil, "server port(s) of the app, e.g. 8080 or 80,8080 (repeatable); required")
 	f.StringVar(&opts.ServiceName, "service-name", "", "segment name (overridden by AWS_XRAY_TRACING_NAME); required")
@@ -175,7 +174,7 @@ through the same pipeline.`,
 	_ = f.MarkHidden("sampling-seed")
 	_ = f.MarkHidden("ec2-metadata-endpoint")
 	_ = f.MarkHidden("beanstalk-config")
-	cmd.AddCommand(newVersionCmd(stdout))
+	cmd.AddCommand(newVersionCmd(stdout), newConfigCmd(stdout, env))
 	return cmd
 }
 

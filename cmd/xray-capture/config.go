@@ -1,0 +1,182 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// Configuration comes from four places, in this order of precedence:
+// command-line flags, environment variables (XRAY_CAPTURE_<FLAG>, plus the
+// SDKs' AWS_XRAY_DAEMON_ADDRESS), the YAML file of --config, and the
+// defaults. AWS_XRAY_TRACING_NAME is the one exception: as in the Python
+// SDK, it overrides the service name wherever that came from.
+
+// envName is the variable that sets a flag: --daemon-address is
+// XRAY_CAPTURE_DAEMON_ADDRESS.
+func envName(flag string) string {
+	return "XRAY_CAPTURE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+type fileValue struct {
+	value string
+	line  int
+}
+
+// readConfigFile reads a YAML mapping of flag names to values. A key that
+// names no flag is an error with its line, so that a typo is not ignored.
+func readConfigFile(path string, fs *pflag.FlagSet) (map[string]fileValue, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--config: %w", err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	out := map[string]fileValue{}
+	if len(root.Content) == 0 {
+		return out, nil // an empty file
+	}
+	m := root.Content[0]
+	if m.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("config %s line %d: want a mapping of option names to values", path, m.Line)
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if f := fs.Lookup(k.Value); f == nil || k.Value == "config" || k.Value == "help" {
+			return nil, fmt.Errorf("config %s line %d: unknown key %q", path, k.Line, k.Value)
+		}
+		switch v.Kind {
+		case yaml.ScalarNode:
+			out[k.Value] = fileValue{v.Value, v.Line}
+		case yaml.SequenceNode:
+			var items []string
+			for _, it := range v.Content {
+				if it.Kind != yaml.ScalarNode {
+					return nil, fmt.Errorf("config %s line %d: %s: want a list of values", path, it.Line, k.Value)
+				}
+				items = append(items, it.Value)
+			}
+			out[k.Value] = fileValue{strings.Join(items, ","), v.Line}
+		default:
+			return nil, fmt.Errorf("config %s line %d: %s: want a value or a list", path, v.Line, k.Value)
+		}
+	}
+	return out, nil
+}
+
+// applySources fills every flag not given on the command line from the
+// environment, then from the config file.
+func applySources(fs *pflag.FlagSet, env lookupEnv) error {
+	path, _ := fs.GetString("config")
+	if !fs.Changed("config") {
+		if v, ok := env(envName("config")); ok {
+			path = v
+		}
+	}
+	file := map[string]fileValue{}
+	if path != "" {
+		var err error
+		if file, err = readConfigFile(path, fs); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "config" || f.Name == "help" {
+			return
+		}
+		for _, name := range envNames(f.Name) {
+			if v, ok := env(name); ok && v != "" {
+				if err := fs.Set(f.Name, v); err != nil {
+					errs = append(errs, fmt.Errorf("%s=%q: %v", name, v, err))
+				}
+				return
+			}
+		}
+		if fv, ok := file[f.Name]; ok {
+			if err := fs.Set(f.Name, fv.value); err != nil {
+				errs = append(errs, fmt.Errorf("config %s line %d: %s: %v", path, fv.line, f.Name, err))
+			}
+		}
+	})
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+func envNames(flag string) []string {
+	if flag == "daemon-address" {
+		return []string{envName(flag), "AWS_XRAY_DAEMON_ADDRESS"}
+	}
+	return []string{envName(flag)}
+}
+
+// newConfigCmd is "config print": the effective configuration as YAML, in
+// the --config file's format.
+func newConfigCmd(stdout io.Writer, env lookupEnv) *cobra.Command {
+	cfg := &cobra.Command{Use: "config", Short: "Show the configuration"}
+	cfg.AddCommand(&cobra.Command{
+		Use:   "print",
+		Short: "Print the effective configuration (flags > environment > --config file > defaults) as YAML",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applySources(cmd.Flags(), env); err != nil {
+				return err
+			}
+			return printConfig(stdout, cmd.Flags())
+		},
+	})
+	return cfg
+}
+
+func printConfig(w io.Writer, fs *pflag.FlagSet) error {
+	vals := map[string]*yaml.Node{}
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Hidden || f.Name == "help" || f.Name == "config" {
+			return
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			seq := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+			for _, item := range sv.GetSlice() {
+				seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: item, Tag: "!!int"})
+			}
+			vals[f.Name] = seq
+			return
+		}
+		n := &yaml.Node{Kind: yaml.ScalarNode, Value: f.Value.String()}
+		switch f.Value.Type() {
+		case "int", "uint64":
+			n.Tag = "!!int"
+		case "bool":
+			n.Tag = "!!bool"
+		default:
+			n.Tag = "!!str"
+		}
+		vals[f.Name] = n
+	})
+	names := make([]string, 0, len(vals))
+	for n := range vals {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var doc yaml.Node
+	doc.Kind = yaml.MappingNode
+	for _, n := range names {
+		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: n}, vals[n])
+	}
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return err
+	}
+	return enc.Close()
+}
