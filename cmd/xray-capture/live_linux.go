@@ -27,7 +27,7 @@ type liveSource interface {
 }
 
 // runLive captures on the host until SIGINT or SIGTERM.
-func runLive(cmd *cobra.Command, o *Options, log *slog.Logger) error {
+func runLive(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) error {
 	if err := checkCaptureCaps(); err != nil {
 		return err
 	}
@@ -63,8 +63,11 @@ func runLive(cmd *cobra.Command, o *Options, log *slog.Logger) error {
 	}
 	log.Info("capturing", "interface", iface, "ports", portList(o.Ports), "engine", engine,
 		"daemon", o.DaemonAddress.UDP)
-	readErr := pumpLive(cmd.Context(), src, t)
+	publish := func() { box.publish(takeSnapshot(t, sinks, src, true)) }
+	publish()
+	readErr := pumpLive(cmd.Context(), src, t, publish)
 	t.Close(time.Now())
+	publish()
 	sinkErr := closeSinks()
 	ks, _ := src.Stats()
 	printSummary(o.Stderr, &t.Stats, sinks, &ks)
@@ -135,17 +138,24 @@ func attachEBPF(src *capture.Live, ports []uint16, log *slog.Logger) error {
 // pumpLive reads until ctx is done. When no packet comes for a poll
 // interval, the wall clock stands in for packet time, so that timeouts and
 // idle connections still expire on a quiet host.
-func pumpLive(ctx context.Context, src liveSource, t *segmenter.Tracker) error {
+// Counters are published for the metrics every 4096 frames and on every
+// quiet poll interval.
+func pumpLive(ctx context.Context, src liveSource, t *segmenter.Tracker, publish func()) error {
+	var n uint64
 	for ctx.Err() == nil {
 		f, err := src.ReadFrame()
 		if err != nil {
 			if errors.Is(err, capture.ErrTimeout) {
 				t.Advance(time.Now())
+				publish()
 				continue
 			}
 			return err
 		}
 		t.HandleFrame(f)
+		if n++; n&4095 == 0 {
+			publish()
+		}
 	}
 	return nil
 }

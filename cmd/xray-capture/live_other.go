@@ -9,6 +9,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func runLive(*cobra.Command, *Options, *slog.Logger) error {
+func runLive(*cobra.Command, *Options, *slog.Logger, *statsBox) error {
 	return errors.New("live capture needs Linux; replay a capture file with --read FILE")
 }

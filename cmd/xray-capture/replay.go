@@ -22,15 +22,32 @@ import (
 
 // run replays a file or captures live, as the options say.
 func run(cmd *cobra.Command, o *Options) error {
-	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[o.LogLevel]
-	log := slog.New(slog.NewTextHandler(o.Stderr, &slog.HandlerOptions{Level: level}))
-	if o.Read == "" {
-		return runLive(cmd, o, log)
+	log := newLogger(o)
+	box := &statsBox{}
+	if o.MetricsAddress != "" {
+		stop, err := serveMetrics(cmd.Context(), o.MetricsAddress, box, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
-	return runReplay(cmd, o)
+	logStats(cmd.Context(), o.StatsInterval, box, log)
+	if o.Read == "" {
+		return runLive(cmd, o, log, box)
+	}
+	return runReplay(cmd, o, log, box)
 }
 
-func runReplay(cmd *cobra.Command, o *Options) error {
+func newLogger(o *Options) *slog.Logger {
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[o.LogLevel]
+	opts := &slog.HandlerOptions{Level: level}
+	if o.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(o.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(o.Stderr, opts))
+}
+
+func runReplay(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) error {
 	src, err := capture.OpenFile(o.Read)
 	if err != nil {
 		return fmt.Errorf("read %w", err)
@@ -46,13 +63,15 @@ func runReplay(cmd *cobra.Command, o *Options) error {
 		closeSinks()
 		return err
 	}
-	t, err := newTracker(cmd.Context(), o, sinks, sampler, slog.New(slog.NewTextHandler(o.Stderr, nil)))
+	t, err := newTracker(cmd.Context(), o, sinks, sampler, log)
 	if err != nil {
 		closeSinks()
 		return err
 	}
-	last, n, readErr := pump(cmd.Context(), src, t)
+	publish := func() { box.publish(takeSnapshot(t, sinks, nil, true)) }
+	last, n, readErr := pump(cmd.Context(), src, t, publish)
 	t.Close(last)
+	publish()
 	sinkErr := closeSinks()
 	printSummary(o.Stderr, &t.Stats, sinks, nil)
 	if readErr != nil {
@@ -158,12 +177,15 @@ func newTracker(ctx context.Context, o *Options, sinks *sinkSet, sampler samplin
 
 // pump reads frames until the end of the source or until ctx is done. It
 // returns the last packet time, the number of frames and a read error.
-func pump(ctx context.Context, src capture.Source, t *segmenter.Tracker) (time.Time, uint64, error) {
+func pump(ctx context.Context, src capture.Source, t *segmenter.Tracker, publish func()) (time.Time, uint64, error) {
 	var last time.Time
 	var n uint64
 	for {
-		if n&1023 == 0 && ctx.Err() != nil {
-			return last, n, nil
+		if n&4095 == 0 {
+			if ctx.Err() != nil {
+				return last, n, nil
+			}
+			publish()
 		}
 		f, err := src.ReadFrame()
 		if err != nil {

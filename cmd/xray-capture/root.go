@@ -40,6 +40,11 @@ type Options struct {
 	RingMB    int
 	Print     bool
 	LogLevel  string
+	LogFormat string
+
+	// Operations.
+	MetricsAddress string
+	StatsInterval  time.Duration
 
 	// Sampling.
 	Sampling      bool
@@ -137,6 +142,9 @@ through the same pipeline.`,
 			if opts.Plugins, err = awsmeta.ParsePlugins(plugins); err != nil {
 				return err
 			}
+			if opts.LogFormat != "text" && opts.LogFormat != "json" {
+				return fmt.Errorf("--log-format %q: want text or json", opts.LogFormat)
+			}
 			switch opts.LogLevel {
 			case "debug", "info", "warn", "error":
 			default:
@@ -162,6 +170,9 @@ through the same pipeline.`,
 	f.IntVar(&opts.RingMB, "ring-size-mb", 32, "size of the AF_PACKET ring in MiB")
 	f.BoolVar(&opts.Print, "print", false, "also print one line per request on stdout")
 	f.StringVar(&opts.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&opts.LogFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&opts.MetricsAddress, "metrics-address", "", "serve Prometheus /metrics and /healthz on this address, e.g. :9100 (default off)")
+	f.DurationVar(&opts.StatsInterval, "stats-interval", 5*time.Minute, "log a stats line this often (0: never)")
 	f.BoolVar(&opts.Sampling, "sampling", true, "sample as X-Ray does (false: trace every request); a replay traces every request unless this or --sampling-rules is given")
 	f.StringVar(&opts.SamplingRules, "sampling-rules", "", "local sampling rules file (X-Ray SDK format, version 1 or 2)")
 	f.StringVar(&opts.Centralized, "centralized-sampling", "auto", "use the X-Ray service's rules through the daemon: auto (live, when the daemon's TCP address answers), on, off")

@@ -73,7 +73,7 @@ func app() http.Handler {
 	})
 }
 
-func setup(t *testing.T, engine string) *env {
+func setup(t *testing.T, engine string, extra ...string) *env {
 	testutil.Privileged(t)
 	e := &env{srv: testutil.NewNetNS(t), cli: testutil.NewNetNS(t), stderr: &testutil.SyncBuffer{}}
 	testutil.Link(t, e.srv, "xs0", []string{"192.0.2.1/24", "2001:db8::1/64"},
@@ -99,6 +99,7 @@ func setup(t *testing.T, engine string) *env {
 	}
 	e.agent = e.srv.Command(bin, "--port", "8080", "--service-name", "e2e", "--engine", engine, "--sampling=false",
 		"--daemon-address", e.daemon.Addr, "--output", e.output)
+	e.agent.Args = append(e.agent.Args, extra...)
 	e.agent.Stderr = e.stderr
 	if err := e.agent.Start(); err != nil {
 		t.Fatal(err)
@@ -355,4 +356,80 @@ func TestLiveStartErrors(t *testing.T) {
 			t.Errorf("%v: exit %v, output:\n%s", tc.args, err, out)
 		}
 	}
+}
+
+// scrape reads the agent's /metrics from inside its namespace and sums
+// each metric over its labels.
+func (e *env) scrape(t *testing.T, addr string) map[string]float64 {
+	t.Helper()
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, a string) (c net.Conn, err error) {
+		err = e.srv.Do(func() (err error) { c, err = (&net.Dialer{}).DialContext(ctx, network, a); return })
+		return
+	}}}
+	resp, err := hc.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sums := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || !strings.HasPrefix(line, "xray_capture_") {
+			continue
+		}
+		name := line[:strings.IndexAny(line, "{ ")]
+		var v float64
+		fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
+		sums[name] += v
+		sums[line[:strings.LastIndexByte(line, ' ')]] = v
+	}
+	return sums
+}
+
+func TestMetricsFunnel(t *testing.T) {
+	rules := filepath.Join(t.TempDir(), "rules.json")
+	os.WriteFile(rules, []byte(`{"version":2,"default":{"fixed_target":0,"rate":0.5},"rules":[]}`), 0o644)
+	e := setup(t, "ebpf", "--sampling=true", "--sampling-rules", rules, "--metrics-address", "127.0.0.1:9100")
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, a string) (c net.Conn, err error) {
+		err = e.srv.Do(func() (err error) { c, err = (&net.Dialer{}).DialContext(ctx, network, a); return })
+		return
+	}}}
+	resp, err := hc.Get("http://127.0.0.1:9100/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	e.traffic(t, 2, 100)
+	// The funnel once every segment has left: poll until the counters settle.
+	var m map[string]float64
+	for i := 0; i < 50; i++ {
+		m = e.scrape(t, "127.0.0.1:9100")
+		if m["xray_capture_requests_total"] == 208 && m["xray_capture_segments_sent_total"] == float64(len(e.daemon.Docs())) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	requests := m["xray_capture_requests_total"]
+	sampled := m["xray_capture_sampled_total"]
+	notSampled := m["xray_capture_not_sampled_total"]
+	sent := m["xray_capture_segments_sent_total"]
+	sendErrs := m["xray_capture_segment_send_errors_total"]
+	tooLarge := m["xray_capture_segments_too_large_total"]
+	t.Logf("requests %v = sampled %v + not sampled %v; sent %v + errors %v + too large %v; daemon got %d",
+		requests, sampled, notSampled, sent, sendErrs, tooLarge, len(e.daemon.Docs()))
+	if requests != 208 || requests != sampled+notSampled || sampled == 0 || notSampled == 0 {
+		t.Errorf("requests %v != sampled %v + not sampled %v (208 requests sent)", requests, sampled, notSampled)
+	}
+	if sent+sendErrs+tooLarge != sampled || sent != float64(len(e.daemon.Docs())) {
+		t.Errorf("sent %v + errors %v + too large %v != sampled %v (daemon got %d)", sent, sendErrs, tooLarge, sampled, len(e.daemon.Docs()))
+	}
+	if m["xray_capture_packets_total"] == 0 || m["xray_capture_kernel_drops_total"] != 0 || m["xray_capture_ready"] != 1 ||
+		m[`xray_capture_sampled_total{by="header"}`] != 1 || m[`xray_capture_not_sampled_total{by="header"}`] != 0 {
+		t.Errorf("metrics: %v", m)
+	}
+	if m["xray_capture_build_info"] != 1 {
+		t.Error("no build info")
+	}
+	e.stop(t)
 }
