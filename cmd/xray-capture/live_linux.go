@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -65,9 +68,22 @@ func runLive(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) er
 		"daemon", o.DaemonAddress.UDP)
 	publish := func() { box.publish(takeSnapshot(t, sinks, src, true)) }
 	publish()
+	if sinks.summary != nil {
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
+		go func() {
+			for range usr1 {
+				sinks.summary.Print(o.Stdout)
+			}
+		}()
+	}
 	readErr := pumpLive(cmd.Context(), src, t, publish)
 	t.Close(time.Now())
 	publish()
+	if sinks.summary != nil {
+		sinks.summary.Print(o.Stdout)
+	}
 	sinkErr := closeSinks()
 	ks, _ := src.Stats()
 	printSummary(o.Stderr, &t.Stats, sinks, &ks)

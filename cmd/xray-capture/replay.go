@@ -72,6 +72,9 @@ func runReplay(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) 
 	last, n, readErr := pump(cmd.Context(), src, t, publish)
 	t.Close(last)
 	publish()
+	if sinks.summary != nil {
+		sinks.summary.Print(o.Stdout)
+	}
 	sinkErr := closeSinks()
 	printSummary(o.Stderr, &t.Stats, sinks, nil)
 	if readErr != nil {
@@ -83,9 +86,10 @@ func runReplay(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) 
 // sinkSet is where segments go: the daemon always, a JSON-lines file and
 // the --print view if asked.
 type sinkSet struct {
-	udp   *emitter.UDP
-	lines *emitter.JSONLines
-	print *emitter.Printer
+	udp     *emitter.UDP
+	lines   *emitter.JSONLines
+	print   *emitter.Printer
+	summary *emitter.Summary
 }
 
 func openSinks(o *Options) (*sinkSet, func() error, error) {
@@ -96,6 +100,9 @@ func openSinks(o *Options) (*sinkSet, func() error, error) {
 	s := &sinkSet{udp: udp}
 	if o.Print {
 		s.print = emitter.NewPrinter(o.Stdout)
+	}
+	if o.Summary {
+		s.summary = emitter.NewSummary()
 	}
 	var out io.WriteCloser
 	switch o.Output {
@@ -134,6 +141,9 @@ func (s *sinkSet) sink() segmenter.Sink {
 	}
 	if s.print != nil {
 		tee = append(tee, s.print)
+	}
+	if s.summary != nil {
+		tee = append(tee, s.summary)
 	}
 	if len(tee) == 1 {
 		return s.udp

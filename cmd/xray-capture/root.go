@@ -39,6 +39,7 @@ type Options struct {
 	Ring      capture.RingConfig
 	RingMB    int
 	Print     bool
+	Summary   bool
 	LogLevel  string
 	LogFormat string
 
@@ -169,6 +170,7 @@ through the same pipeline.`,
 	f.StringVar(&opts.Engine, "engine", "auto", "packet filter: auto (eBPF, else classic BPF), ebpf, cbpf, or pcap (libpcap builds)")
 	f.IntVar(&opts.RingMB, "ring-size-mb", 32, "size of the AF_PACKET ring in MiB")
 	f.BoolVar(&opts.Print, "print", false, "also print one line per request on stdout")
+	f.BoolVar(&opts.Summary, "summary", false, "print a per-route table (requests, error and fault rates, p50/p90/p99 latency) at the end, and live on SIGUSR1")
 	f.StringVar(&opts.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&opts.LogFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&opts.MetricsAddress, "metrics-address", "", "serve Prometheus /metrics and /healthz on this address, e.g. :9100 (default off)")

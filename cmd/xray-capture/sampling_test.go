@@ -111,3 +111,16 @@ func TestPluginsFillSegments(t *testing.T) {
 		t.Error("unknown plugin accepted")
 	}
 }
+
+func TestReplaySummary(t *testing.T) {
+	daemon := testutil.StartFakeDaemon(t)
+	out, _, err := runCLI(t, nil, "--read", filepath.Join(captures, "keepalive.pcap"), "--port", "8080",
+		"--service-name", "s", "--summary", "--daemon-address", daemon.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 11 || !strings.HasPrefix(lines[0], "METHOD") || !strings.Contains(out, "GET     /status/500       1         0.0     100.0   92µs") {
+		t.Errorf("summary table:\n%s", out)
+	}
+}

@@ -1,0 +1,58 @@
+package emitter
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSummary(t *testing.T) {
+	m := NewSummary()
+	s := segment("http://shop.test/cart")
+	for i := range 100 {
+		s.Start = time.Unix(0, 0)
+		s.End = s.Start.Add(time.Duration(i+1) * time.Millisecond) // 1..100 ms
+		s.Error, s.Fault = i%10 == 0, i%25 == 0
+		m.Emit(s)
+	}
+	other := segment("http://shop.test/health")
+	other.End = other.Start.Add(200 * time.Microsecond)
+	m.Emit(other)
+	var b bytes.Buffer
+	if err := m.Print(&b); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("table:\n%s", b.String())
+	}
+	f := strings.Fields(lines[1])
+	// GET /cart 100 requests, 10% errors, 4% faults, p50 ~50ms, p99 ~99ms.
+	if f[0] != "GET" || f[1] != "/cart" || f[2] != "100" || f[3] != "10.0" || f[4] != "4.0" ||
+		!within(f[5], 50) || !within(f[6], 90) || !within(f[7], 99) {
+		t.Errorf("row %q", lines[1])
+	}
+	if !strings.Contains(lines[2], "/health") || !strings.Contains(lines[2], "µs") {
+		t.Errorf("row %q", lines[2])
+	}
+}
+
+// within: a "NN.Nms" cell is within 5% above want milliseconds.
+func within(cell string, want float64) bool {
+	d, err := time.ParseDuration(cell)
+	ms := float64(d) / float64(time.Millisecond)
+	return err == nil && ms >= want && ms <= want*1.07
+}
+
+func TestSummaryBoundsRoutes(t *testing.T) {
+	m := NewSummary()
+	s := segment("")
+	for i := range MaxRoutes + 50 {
+		s.URL = []byte("http://h/item/" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676)))
+		m.Emit(s)
+	}
+	if len(m.routes) != MaxRoutes+1 || m.routes["(other)"].n != 50 {
+		t.Errorf("%d routes, other %+v", len(m.routes), m.routes["(other)"])
+	}
+}
