@@ -86,7 +86,12 @@ as the X-Ray SDK middleware would, without any code in the app.
 
 Without --read it captures live on the host (root, or CAP_NET_RAW and CAP_BPF)
 until SIGINT or SIGTERM; with --read it replays a pcap or pcapng capture file
-through the same pipeline.`,
+through the same pipeline.
+
+Options come from flags, then XRAY_CAPTURE_<FLAG> variables (for example
+XRAY_CAPTURE_SERVICE_NAME, and the SDKs' AWS_XRAY_DAEMON_ADDRESS), then the
+YAML file of --config, then the defaults. AWS_XRAY_TRACING_NAME, as in the
+X-Ray SDKs, overrides the service name.`,
 		Example: `  # Trace the app on port 8080, live (as root)
   xray-capture --port 8080 --service-name shop --print
 
@@ -160,7 +165,7 @@ through the same pipeline.`,
 	f.StringSliceVarP(&ports, "port", "p", nil, "server port(s) of the app, e.g. 8080 or 80,8080 (repeatable); required")
 	f.StringVar(&opts.ServiceName, "service-name", "", "segment name (overridden by AWS_XRAY_TRACING_NAME); required")
 	f.StringVar(&opts.DynamicNaming, "dynamic-naming", "", "name segments after the Host header when it matches this pattern (* and ?)")
-	f.StringVar(&daemon, "daemon-address", emitter.DefaultDaemonAddress, "X-Ray daemon address, host:port or \"tcp:host:port udp:host:port\" (default from AWS_XRAY_DAEMON_ADDRESS)")
+	f.StringVar(&daemon, "daemon-address", emitter.DefaultDaemonAddress, "X-Ray daemon, host:port or \"tcp:host:port udp:host:port\" (the TCP one serves sampling rules)")
 	f.StringVarP(&opts.Output, "output", "o", "", "also write segments as JSON lines to this file (- for stdout)")
 	f.DurationVar(&opts.ResponseTimeout, "response-timeout", segmenter.DefaultResponseTimeout, "a request unanswered this long is sent as a timeout")
 	f.DurationVar(&opts.IdleTimeout, "idle-timeout", segmenter.DefaultIdleTimeout, "forget a connection silent this long (at least the response timeout)")
@@ -188,6 +193,8 @@ through the same pipeline.`,
 	_ = f.MarkHidden("ec2-metadata-endpoint")
 	_ = f.MarkHidden("beanstalk-config")
 	cmd.AddCommand(newVersionCmd(stdout), newConfigCmd(stdout, env))
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
 	return cmd
 }
 
