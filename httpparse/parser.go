@@ -326,41 +326,77 @@ func (p *Parser) feedStart(b []byte, ts time.Time) (int, Event) {
 			return n + used, ev
 		}
 	}
-	if len(p.hbuf) == 0 {
-		if end := blockEnd(b); end >= 0 {
-			if end > p.lim.MaxHeaderBytes {
-				return n, p.invalid(ReasonTooLong)
-			}
-			ev := p.parseBlock(b[:end])
-			if ev&Invalid != 0 {
-				// Leave the block to the resync scan: a start line may follow.
-				return n, ev
-			}
-			return n + end, ev
-		}
-		if ev := p.checkPartial(b); ev != 0 {
+	// The start line is judged first, so that garbage is not buffered and
+	// the bytes after a bad first line go to the resync scan, however the
+	// stream was cut into Feed calls.
+	if !p.startChecked {
+		if ev := p.checkStartLine(b); ev != 0 {
 			return n, ev
 		}
+	}
+	limit := p.lim.MaxHeaderBytes
+	var end int
+	if len(p.hbuf) == 0 {
+		end = blockEnd(b)
+	} else {
+		end = blockEndSplit(p.hbuf, b)
+	}
+	if end < 0 && len(p.hbuf)+len(b) <= limit {
 		p.hbuf = append(p.hbuf, b...)
 		return n + len(b), 0
 	}
-	end := blockEndSplit(p.hbuf, b)
-	take := end
-	if end < 0 {
-		take = len(b)
+	if end < 0 || len(p.hbuf)+end > limit {
+		// Over the limit: the first limit bytes of the message are dropped
+		// and the scan resumes there, in the middle of a line.
+		return n + limit - len(p.hbuf), p.invalid(ReasonTooLong)
 	}
-	if len(p.hbuf)+take > p.lim.MaxHeaderBytes {
-		return n, p.invalid(ReasonTooLong)
+	block := b[:end]
+	if len(p.hbuf) > 0 {
+		p.hbuf = append(p.hbuf, block...)
+		block = p.hbuf
+		p.hbufStale = true
 	}
-	p.hbuf = append(p.hbuf, b[:take]...)
-	if end < 0 {
-		if ev := p.checkPartial(p.hbuf); ev != 0 {
-			return n + take, ev
+	ev := p.parseBlock(block)
+	if ev&Invalid != 0 {
+		p.atLineStart = true // the block is consumed whole; a line starts next
+	}
+	return n + end, ev
+}
+
+// checkStartLine judges the start line as far as it has arrived: hbuf, then
+// b. It returns Invalid (nothing of b consumed) for a line that cannot start
+// a message or is too long, and marks a complete good line as checked.
+func (p *Parser) checkStartLine(b []byte) Event {
+	lf := bytes.IndexByte(b, '\n')
+	if lf < 0 {
+		if len(p.hbuf)+len(b) > p.lim.MaxLineBytes {
+			return p.invalid(ReasonTooLong)
 		}
-		return n + take, 0
+		var tmp [40]byte
+		head := append(tmp[:0], p.hbuf[:min(len(p.hbuf), 33)]...)
+		head = append(head, b[:min(len(b), 33-len(head))]...)
+		if !p.plausiblePrefix(head) {
+			return p.invalid(ReasonStartLine)
+		}
+		return 0
 	}
-	p.hbufStale = true
-	return n + take, p.parseBlock(p.hbuf)
+	if len(p.hbuf)+lf > p.lim.MaxLineBytes {
+		return p.invalid(ReasonTooLong)
+	}
+	line := b[:lf]
+	have := len(p.hbuf)
+	if have > 0 {
+		// Join the line in hbuf's spare room, then give the room back.
+		p.hbuf = append(p.hbuf, line...)
+		line = p.hbuf
+	}
+	ok := p.plausibleStartLine(trimCR(line))
+	p.hbuf = p.hbuf[:have]
+	if !ok {
+		return p.invalid(ReasonStartLine)
+	}
+	p.startChecked = true
+	return 0
 }
 
 // tryHTTP09 completes an HTTP/0.9 request ("GET /path" and a line end, no
@@ -404,32 +440,6 @@ func (p *Parser) parse09(line []byte) bool {
 	}
 	p.msg.Method, p.msg.Target, p.msg.Major, p.msg.Minor = m, target, 0, 9
 	return true
-}
-
-// checkPartial rejects an incomplete header block early when what is there
-// already cannot be HTTP, so that garbage is not buffered up to the limit.
-func (p *Parser) checkPartial(b []byte) Event {
-	if len(b) > p.lim.MaxHeaderBytes {
-		return p.invalid(ReasonTooLong)
-	}
-	if p.startChecked {
-		return 0
-	}
-	lf := bytes.IndexByte(b, '\n')
-	if lf < 0 {
-		if len(b) > p.lim.MaxLineBytes {
-			return p.invalid(ReasonTooLong)
-		}
-		if !p.plausiblePrefix(b) {
-			return p.invalid(ReasonStartLine)
-		}
-		return 0
-	}
-	if !p.plausibleStartLine(trimCR(b[:lf])) {
-		return p.invalid(ReasonStartLine)
-	}
-	p.startChecked = true
-	return 0
 }
 
 // blockEnd returns the index just after the empty line that ends a header
