@@ -7,9 +7,9 @@ import (
 
 type fuzzMsg struct {
 	method, target, host, ua, xff, trace string
-	status                                int
-	cl, body                              int64
-	ev                                    Event
+	status                               int
+	cl, body                             int64
+	ev                                   Event
 }
 
 // feedSplit feeds b in pieces cut at the given points and records every

@@ -224,11 +224,13 @@ func (p *Parser) Feed(b []byte, ts time.Time) (n int, ev Event) {
 }
 
 // Gap tells the parser that n bytes of the stream were lost at this point.
-// It returns true when the parser stayed in step: the gap fell inside a body
-// whose length is known (or ends with the connection), so the message goes on
-// and carries Gap. Otherwise the parser drops the message, looks for the next
-// start line, and returns false: whole messages may have been in the gap.
-func (p *Parser) Gap(n int64) (inStep bool) {
+// It returns inStep when the parser stayed in step: the gap fell inside a
+// body whose length is known (or ends with the connection), so the message
+// goes on and carries Gap; done when the gap took the body's last bytes, so
+// the message is complete now. Otherwise the parser drops the message, looks
+// for the next start line, and returns false: whole messages may have been
+// in the gap.
+func (p *Parser) Gap(n int64) (inStep, done bool) {
 	if p.hbufStale {
 		p.hbuf, p.hbufStale = p.hbuf[:0], false
 	}
@@ -239,19 +241,26 @@ func (p *Parser) Gap(n int64) (inStep bool) {
 			p.remaining -= n
 			p.msg.BodyBytes += n
 			p.msg.Gap = true
-			return true
+			if p.remaining == 0 && p.st == stBodyLen {
+				p.finish()
+				return true, true
+			}
+			if p.remaining == 0 {
+				p.st = stChunkEnd
+			}
+			return true, false
 		}
 	case stBodyClose:
 		p.msg.BodyBytes += n
 		p.msg.Gap = true
-		return true
+		return true, false
 	case stUpgraded:
-		return true
+		return true, false
 	}
 	// The gap may have ended on a message boundary: the next line is a
 	// candidate start line.
 	p.toResync(true)
-	return false
+	return false, false
 }
 
 // Close tells the parser the stream ended. A body delimited by the end of

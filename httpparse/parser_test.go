@@ -203,7 +203,7 @@ func TestGapInBodyKeepsStep(t *testing.T) {
 	if _, ev = p.Feed(b[n:], time.Time{}); ev != 0 {
 		t.Fatalf("body Feed = %v", ev)
 	}
-	if !p.Gap(5) {
+	if inStep, done := p.Gap(5); !inStep || done {
 		t.Fatal("a gap inside the body must keep the parser in step")
 	}
 	if _, ev = p.Feed([]byte("xyz"), time.Time{}); ev != Done {
@@ -212,8 +212,16 @@ func TestGapInBodyKeepsStep(t *testing.T) {
 	if m := p.Message(); !m.Gap || m.BodyBytes != 10 {
 		t.Errorf("message after gap: %+v", m)
 	}
-	if p.Gap(1) {
+	if inStep, _ := p.Gap(1); inStep {
 		t.Error("a gap between messages must lose step")
+	}
+	// A gap that takes the last bytes of a body completes the message.
+	p = New(Response, DefaultLimits)
+	rb := []byte(crlf("HTTP/1.1 200 OK\nContent-Length: 4\n\nab"))
+	n, _ = p.Feed(rb, time.Time{})
+	p.Feed(rb[n:], time.Time{})
+	if inStep, done := p.Gap(2); !inStep || !done || p.Message().BodyBytes != 4 || !p.Message().Gap {
+		t.Errorf("gap to the end of the body: inStep %v done %v %+v", inStep, done, p.Message())
 	}
 }
 

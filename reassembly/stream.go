@@ -54,6 +54,10 @@ type Stream struct {
 	carry   int64 // lost bytes not yet reported in a chunk
 	ooo     []segment
 	oooSize int
+	// peerAck: the peer acknowledged our bytes up to here (hasPeerAck).
+	// A hole it covers is capture loss once data after it is here.
+	peerAck    uint32
+	hasPeerAck bool
 }
 
 // Init readies s for a new connection sharing budget b.
@@ -112,6 +116,7 @@ func (s *Stream) Push(seq uint32, syn, fin bool, captured []byte, wireLen int, a
 	}
 	if after(seq, s.next) {
 		s.buffer(seq, captured, wireLen, ack, ts, fin)
+		s.skipAckedHole()
 		return Chunk{}, false
 	}
 	return s.deliver(seq, captured, wireLen, ack, ts, fin)
@@ -209,28 +214,44 @@ func (s *Stream) SkipHole() bool {
 	return true
 }
 
-// AckedTo tells the stream that its peer acknowledged bytes up to ack. Bytes
-// acknowledged but never captured were lost by the capture, not by the
-// network: they are declared lost at once, so that later bytes flow.
-// It returns true when it declared a hole; call Next afterwards.
+// AckedTo tells the stream that its peer acknowledged bytes up to ack.
+// Bytes acknowledged but never captured were lost by the capture, not by the
+// network; but a packet captured out of order across the two directions
+// (the ACK seen before the data it acknowledges) looks the same for a
+// moment. So a hole is declared lost only once data after it is here too:
+// then no reordering can fill it any more. It returns true when it declared
+// a hole; call Next afterwards.
 func (s *Stream) AckedTo(ack uint32) bool {
-	// A difference of one may be a FIN we did not see; it is not data.
-	if !s.synced || s.ended || int32(ack-s.next) < 2 {
+	if !s.synced || s.ended {
 		return false
 	}
-	to := ack
-	if len(s.ooo) > 0 && after(to, s.ooo[0].seq) {
-		to = s.ooo[0].seq
+	if !s.hasPeerAck || after(ack, s.peerAck) {
+		s.peerAck, s.hasPeerAck = ack, true
 	}
-	if !after(to, s.next) {
+	return s.skipAckedHole()
+}
+
+// skipAckedHole skips the hole before the first buffered segment when the
+// peer acknowledged all of it.
+func (s *Stream) skipAckedHole() bool {
+	if !s.hasPeerAck || len(s.ooo) == 0 || after(s.ooo[0].seq, s.peerAck) {
 		return false
 	}
-	hole := int64(to - s.next)
+	hole := int64(s.ooo[0].seq - s.next)
+	if hole <= 0 {
+		return false
+	}
 	s.carry += hole
 	s.budget.GapBytes += uint64(hole)
 	s.budget.AckGaps++
-	s.next = to
+	s.next = s.ooo[0].seq
 	return true
+}
+
+// Missing reports whether the peer acknowledged bytes this stream has not
+// delivered: a hole not yet declared lost.
+func (s *Stream) Missing() bool {
+	return s.synced && s.hasPeerAck && after(s.peerAck, s.next+1)
 }
 
 // TakeGap returns and clears lost bytes not yet reported in a chunk, for a

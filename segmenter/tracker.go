@@ -113,11 +113,13 @@ type conn struct {
 	queue               []pendingReq // ring buffer
 	head, n             int
 	lastSeen            time.Time
-	lost                bool // pairing lost its certainty: new requests are counted, not queued
+	lost                bool // pairing lost its certainty: new requests are queued as uncertain
 	upgraded            bool
 	finUp, finDown      bool
 	resp1               respState
-	respAck             uint32 // ACK of the packet where the current response began
+	respAck             uint32    // ACK of the packet where the current response began
+	respLastTS          time.Time // capture time of the last response bytes seen
+	midstream           bool      // picked up without the client's SYN
 }
 
 func (c *conn) front() *pendingReq { return &c.queue[c.head] }
@@ -262,6 +264,12 @@ func (t *Tracker) HandlePacket(p *capture.Packet) {
 		return
 	}
 	ackValid := p.Flags&capture.FlagACK != 0
+	if !toServer && !syn && !c.down.Synced() && !c.midstream {
+		// We saw the client's SYN but not the server's: server bytes may
+		// have gone by unseen, so queued requests may have had answers.
+		t.loseStep(c)
+		t.dropQueue(c)
+	}
 	if toServer {
 		if ackValid && c.down.AckedTo(p.Ack) {
 			t.drainDown(c)
@@ -331,6 +339,7 @@ func (t *Tracker) newConn(key connKey, p *capture.Packet, toServer, syn bool) *c
 	} else {
 		// Picked up mid-stream: the first bytes may be the middle of a
 		// message; the parsers look for a start line.
+		c.midstream = true
 		t.Stats.Midstream++
 		c.req.ResetResync()
 		c.resp.ResetResync()
@@ -347,7 +356,7 @@ func (t *Tracker) feedUp(c *conn, ch reassembly.Chunk) {
 	}
 	if ch.Gap > 0 {
 		tail := c.req.InMessage()
-		if c.req.Gap(ch.Gap) {
+		if inStep, _ := c.req.Gap(ch.Gap); inStep {
 			if tail && c.n > 0 {
 				c.queue[(c.head+c.n-1)%len(c.queue)].gap = true
 			}
@@ -387,11 +396,18 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 	if c.upgraded {
 		return
 	}
-	if ch.Gap > 0 && !c.resp.Gap(ch.Gap) {
-		// Whole responses may have been lost: no queued request can be
-		// paired any more.
-		t.loseStep(c)
-		t.dropQueue(c)
+	if ch.Gap > 0 {
+		switch inStep, done := c.resp.Gap(ch.Gap); {
+		case !inStep:
+			// Whole responses may have been lost: no queued request can be
+			// paired any more.
+			t.loseStep(c)
+			t.dropQueue(c)
+		case done:
+			// The lost bytes were the end of the body: the response ended
+			// with the last packet seen of it.
+			t.onResponseEvent(c, httpparse.Done, c.respLastTS)
+		}
 	}
 	b := ch.Data
 	for len(b) > 0 {
@@ -405,6 +421,7 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 		}
 		n, ev := c.resp.Feed(b, ch.TS)
 		b = b[n:]
+		c.respLastTS = ch.TS
 		t.onResponseEvent(c, ev, ch.TS)
 		if ev == 0 || c.upgraded {
 			break
@@ -454,16 +471,22 @@ func (t *Tracker) onResponseHeaders(c *conn, ev httpparse.Event) {
 	case c.n == 0:
 		t.Stats.UnpairedResponses++
 		c.resp1 = respDiscard
+		if c.up.Missing() {
+			// The server had client bytes we have not seen (lost, or
+			// captured late): the request this answers may still show up,
+			// and must not be paired with a later response.
+			t.loseStep(c)
+		}
+	case !after(c.respAck, c.front().seq):
+		// The server had not received a byte of the queued request when it
+		// sent this: it answers something we did not see.
+		t.Stats.ResponseBeforeRequest++
+		c.resp1 = respDiscard
 	case c.front().uncertain:
 		// It answers one of the uncertain requests or one lost before them:
 		// none of them can be paired, nor called unanswered any more.
 		t.Stats.UnpairedResponses++
 		t.dropQueue(c)
-		c.resp1 = respDiscard
-	case !after(c.respAck, c.front().seq):
-		// The server had not received a byte of the queued request when it
-		// sent this: it answers something we did not see.
-		t.Stats.ResponseBeforeRequest++
 		c.resp1 = respDiscard
 	default:
 		c.resp1 = respPaired

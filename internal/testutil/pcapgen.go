@@ -72,8 +72,13 @@ func WriteKeepAlive(t testing.TB, path string, conns, perConn int, start time.Ti
 			ex := exchange(c, i)
 			write(ts, c, true, cseq[c], sseq[c], false, ex.Request)
 			cseq[c] += uint32(len(ex.Request))
-			write(ts.Add(step/4), c, false, sseq[c], cseq[c], false, ex.Response)
-			sseq[c] += uint32(len(ex.Response))
+			// Responses go out in segments of at most 1,400 bytes, as over
+			// an Ethernet MTU.
+			for off := 0; off < len(ex.Response); off += 1400 {
+				part := ex.Response[off:min(off+1400, len(ex.Response))]
+				write(ts.Add(step/4+time.Duration(off/1400)*time.Microsecond), c, false, sseq[c], cseq[c], false, part)
+				sseq[c] += uint32(len(part))
+			}
 			write(ts.Add(step/2), c, true, cseq[c], sseq[c], false, "")
 		}
 	}
