@@ -146,12 +146,17 @@ func ec2(ctx context.Context, c *http.Client, endpoint string) (any, error) {
 		"instance_type": doc.InstanceType, "ami_id": doc.ImageID}, nil
 }
 
-// ecs reads the container and task metadata (endpoint v4). The SDKs record
-// the process's hostname; a host agent's hostname is not the app's
-// container, so without the endpoint this plugin finds nothing.
+// ecs records the container as the SDKs do, by hostname (Docker sets it to
+// the short container id; run xray-capture in the app's task for it to be
+// the app's), and, when the task metadata endpoint v4 is there, the
+// container's id and ARN.
 func ecs(ctx context.Context, c *http.Client, uri string) (any, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("hostname: %w", err)
+	}
 	if uri == "" {
-		return nil, errors.New("not in an ECS task (ECS_CONTAINER_METADATA_URI_V4 is not set)")
+		return map[string]string{"container": host}, nil
 	}
 	get := func(u string, out any) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -169,12 +174,9 @@ func ecs(ctx context.Context, c *http.Client, uri string) (any, error) {
 	if err := get(uri, &container); err != nil {
 		return nil, fmt.Errorf("task metadata: %w", err)
 	}
-	out := map[string]string{"container": container.Name, "container_id": container.DockerId}
+	out := map[string]string{"container": host, "container_id": container.DockerId}
 	if container.ContainerARN != "" {
 		out["container_arn"] = container.ContainerARN
-	}
-	if h, err := os.Hostname(); err == nil && container.Name == "" {
-		out["container"] = h
 	}
 	return out, nil
 }

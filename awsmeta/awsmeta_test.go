@@ -122,12 +122,16 @@ func TestECSTaskMetadata(t *testing.T) {
 		io.WriteString(w, `{"DockerId":"cd189a933e5849daa93386466019ab50-2495160603","Name":"shop","ContainerARN":"arn:aws:ecs:us-west-2:1:container/abc"}`)
 	}))
 	defer srv.Close()
+	host, _ := os.Hostname()
 	md := Collect(context.Background(), Config{Plugins: []string{"ecs"}, ECSMetadata: srv.URL + "/v4/abc"})
-	if e := decode(t, md)["ecs"]; md.Origin != OriginECS || e["container"] != "shop" || e["container_id"] != "cd189a933e5849daa93386466019ab50-2495160603" {
+	if e := decode(t, md)["ecs"]; md.Origin != OriginECS || e["container"] != host || e["container_id"] != "cd189a933e5849daa93386466019ab50-2495160603" ||
+		e["container_arn"] != "arn:aws:ecs:us-west-2:1:container/abc" {
 		t.Errorf("ecs %v origin %s", e, md.Origin)
 	}
-	if md := Collect(context.Background(), Config{Plugins: []string{"ecs"}}); md.Origin != "" {
-		t.Errorf("not on ECS: %+v", md)
+	// Without the endpoint, the hostname alone, as the SDKs record it.
+	md = Collect(context.Background(), Config{Plugins: []string{"ecs"}})
+	if e := decode(t, md)["ecs"]; md.Origin != OriginECS || e["container"] != host || len(e) != 1 {
+		t.Errorf("hostname only: %v", e)
 	}
 }
 
