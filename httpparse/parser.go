@@ -49,11 +49,12 @@ const (
 	ReasonTransferEncoding
 	ReasonChunk
 	ReasonTruncated
+	ReasonBudget
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"none", "start_line", "header_line", "too_long",
-	"too_many_headers", "content_length", "transfer_encoding", "chunk", "truncated"}
+	"too_many_headers", "content_length", "transfer_encoding", "chunk", "truncated", "buffer_budget"}
 
 func (r Reason) String() string {
 	if r < numReasons {
@@ -70,7 +71,25 @@ type Limits struct {
 	MaxLineBytes   int // start line, header line, chunk-size line
 	MaxHeaderBytes int // whole header block, start line included
 	MaxHeaders     int // header lines in one block
+	// Budget, if set, bounds the buffers of all the parsers sharing it:
+	// a thousand slow senders must not each hold a header block.
+	Budget *Budget
 }
+
+// Budget is the memory all parsers sharing it may hold for split lines and
+// header blocks. It is used by one goroutine.
+type Budget struct {
+	MaxBytes int
+	used     int
+	Refused  uint64 // messages dropped because the budget was spent
+}
+
+// Used reports the bytes held now.
+func (b *Budget) Used() int { return b.used }
+
+// keepCap is the buffer a parser keeps between messages without counting
+// it as held for long: larger buffers are given back when a message ends.
+const keepCap = 4096
 
 // DefaultLimits are generous enough for real browsers and proxies (8 KiB
 // cookies, long query strings) and small enough to bound a slowloris.
@@ -300,6 +319,50 @@ func (p *Parser) finish() {
 	p.st = stStart
 	p.inMessage = false
 	p.atLineStart = true
+	if cap(p.hbuf) > keepCap && !p.hbufStale {
+		p.Release()
+	}
+}
+
+var lineFeed = []byte{'\n'}
+
+// appendBuf appends b to hbuf, charging any growth to the budget. It
+// refuses when the budget is spent.
+func (p *Parser) appendBuf(b []byte) bool {
+	need := len(p.hbuf) + len(b)
+	if need > cap(p.hbuf) {
+		bud := p.lim.Budget
+		grown := max(need, 2*cap(p.hbuf), 512)
+		if bud != nil {
+			if bud.used+grown-cap(p.hbuf) > bud.MaxBytes {
+				bud.Refused++
+				return false
+			}
+			bud.used += grown - cap(p.hbuf)
+		}
+		nb := make([]byte, len(p.hbuf), grown)
+		copy(nb, p.hbuf)
+		p.hbuf = nb
+	}
+	p.hbuf = append(p.hbuf, b...)
+	return true
+}
+
+// Shrink gives back a buffer grown past a few KiB, as when a connection
+// ends, keeping a small one for the next user.
+func (p *Parser) Shrink() {
+	if cap(p.hbuf) > keepCap {
+		p.Release()
+	}
+}
+
+// Release gives the parser's buffer back (to the budget, if any). The
+// parser stays usable; it allocates again when it needs to.
+func (p *Parser) Release() {
+	if p.lim.Budget != nil {
+		p.lim.Budget.used -= cap(p.hbuf)
+	}
+	p.hbuf, p.hbufStale = nil, false
 }
 
 func (p *Parser) beginMessage(ts time.Time, offset int64) {
@@ -351,7 +414,9 @@ func (p *Parser) feedStart(b []byte, ts time.Time) (int, Event) {
 		end = blockEndSplit(p.hbuf, b)
 	}
 	if end < 0 && len(p.hbuf)+len(b) <= limit {
-		p.hbuf = append(p.hbuf, b...)
+		if !p.appendBuf(b) {
+			return n, p.invalid(ReasonBudget)
+		}
 		return n + len(b), 0
 	}
 	if end < 0 || len(p.hbuf)+end > limit {
@@ -361,7 +426,9 @@ func (p *Parser) feedStart(b []byte, ts time.Time) (int, Event) {
 	}
 	block := b[:end]
 	if len(p.hbuf) > 0 {
-		p.hbuf = append(p.hbuf, block...)
+		if !p.appendBuf(block) {
+			return n, p.invalid(ReasonBudget)
+		}
 		block = p.hbuf
 		p.hbufStale = true
 	}
@@ -396,7 +463,9 @@ func (p *Parser) checkStartLine(b []byte) Event {
 	have := len(p.hbuf)
 	if have > 0 {
 		// Join the line in hbuf's spare room, then give the room back.
-		p.hbuf = append(p.hbuf, line...)
+		if !p.appendBuf(line) {
+			return p.invalid(ReasonBudget)
+		}
 		line = p.hbuf
 	}
 	ok := p.plausibleStartLine(trimCR(line))
@@ -418,7 +487,9 @@ func (p *Parser) tryHTTP09(b []byte) (Event, int) {
 	}
 	line := b[:lf]
 	if len(p.hbuf) > 0 {
-		p.hbuf = append(p.hbuf, line...)
+		if !p.appendBuf(line) {
+			return 0, 0
+		}
 		line = p.hbuf
 		p.hbufStale = true
 	}
@@ -854,7 +925,9 @@ func (p *Parser) line(b []byte) (line []byte, used int, ok bool, ev Event) {
 		if len(p.hbuf)+len(b) > p.lim.MaxLineBytes {
 			return nil, len(b), false, p.invalid(ReasonTooLong)
 		}
-		p.hbuf = append(p.hbuf, b...)
+		if !p.appendBuf(b) {
+			return nil, len(b), false, p.invalid(ReasonBudget)
+		}
 		return nil, len(b), false, 0
 	}
 	if len(p.hbuf) == 0 {
@@ -863,7 +936,9 @@ func (p *Parser) line(b []byte) (line []byte, used int, ok bool, ev Event) {
 		if len(p.hbuf)+lf > p.lim.MaxLineBytes {
 			return nil, lf + 1, false, p.invalid(ReasonTooLong)
 		}
-		p.hbuf = append(p.hbuf, b[:lf]...)
+		if !p.appendBuf(b[:lf]) {
+			return nil, lf + 1, false, p.invalid(ReasonBudget)
+		}
 		line = p.hbuf
 		p.hbufStale = true
 	}
@@ -968,18 +1043,15 @@ func (p *Parser) feedResync(b []byte, ts time.Time) (int, Event) {
 				p.hbuf = p.hbuf[:0]
 				return len(b), 0
 			}
-			p.hbuf = append(p.hbuf, b...)
-			if !p.plausiblePrefix(p.hbuf) {
+			if !p.appendBuf(b) || !p.plausiblePrefix(p.hbuf) {
 				p.hbuf = p.hbuf[:0]
 			}
 			return len(b), 0
 		}
-		if len(p.hbuf)+lf <= p.lim.MaxLineBytes {
-			p.hbuf = append(p.hbuf, b[:lf]...)
-			if p.plausibleStartLine(trimCR(p.hbuf)) {
+		if len(p.hbuf)+lf <= p.lim.MaxLineBytes && p.appendBuf(b[:lf]) {
+			if p.plausibleStartLine(trimCR(p.hbuf)) && p.appendBuf(lineFeed) {
 				// The message began before this call; its header block goes
 				// on in hbuf (restored with the line's LF).
-				p.hbuf = append(p.hbuf, '\n')
 				start, off := p.msg.Start, p.msg.StartOffset
 				p.st = stStart
 				p.beginMessage(start, off)
@@ -1004,8 +1076,7 @@ func (p *Parser) feedResync(b []byte, ts time.Time) (int, Event) {
 		rest := b[i:]
 		lf := bytes.IndexByte(rest, '\n')
 		if lf < 0 {
-			if len(rest) <= p.lim.MaxLineBytes && p.plausiblePrefix(rest) {
-				p.hbuf = append(p.hbuf[:0], rest...)
+			if len(rest) <= p.lim.MaxLineBytes && p.plausiblePrefix(rest) && p.appendBuf(rest) {
 				// Remember where this candidate began, for its Start.
 				p.msg.Start, p.msg.StartOffset = ts, p.offset+int64(i)
 			}

@@ -19,7 +19,7 @@ type Stats struct {
 
 	Connections   uint64 // connections tracked
 	Midstream     uint64 // connections picked up without their SYN
-	ConnTableFull uint64 // connections not tracked: the table was full
+	ConnTableFull uint64 // connections evicted (the oldest) to make room at the bound
 	IdleClosed    uint64 // connections closed for idleness
 	Upgraded      uint64 // connections that switched protocol (101, CONNECT)
 
@@ -66,7 +66,7 @@ func (s *Stats) Counters() []Counter {
 		{"ip_fragments", s.Fragments}, {"malformed_frames", s.Malformed},
 		{"unknown_link_type", s.UnknownLink}, {"other_port", s.OtherPort},
 		{"connections", s.Connections}, {"midstream_connections", s.Midstream},
-		{"conn_table_full", s.ConnTableFull}, {"idle_closed", s.IdleClosed},
+		{"connections_evicted", s.ConnTableFull}, {"idle_closed", s.IdleClosed},
 		{"upgraded", s.Upgraded},
 		{"requests", s.Requests}, {"responses", s.Responses},
 		{"informational_responses", s.Informational},
@@ -95,7 +95,7 @@ func (s *Stats) Counters() []Counter {
 // dropCounters are the counters that mean something was not traced.
 var dropCounters = map[string]bool{
 	"not_tcp": false, "ip_fragments": true, "malformed_frames": true, "unknown_link_type": true,
-	"conn_table_full": true, "unpaired_requests": true, "unpaired_responses": true,
+	"connections_evicted": true, "unpaired_requests": true, "unpaired_responses": true,
 	"response_before_request": true, "late_responses": true, "pending_overflow": true,
 	"in_flight_at_end": true, "reassembly_overflows": true, "gap_bytes": true,
 }

@@ -50,6 +50,9 @@ const (
 	DefaultIdleTimeout     = 120 * time.Second
 	DefaultMaxConnections  = 65536
 	DefaultMaxPending      = 64
+	// DefaultParseBufferBytes bounds the header blocks and lines held by
+	// all parsers together (slow senders hold theirs between packets).
+	DefaultParseBufferBytes = 64 << 20
 )
 
 // Field bounds of xray-spec Part A.
@@ -120,6 +123,7 @@ type conn struct {
 	respAck             uint32    // ACK of the packet where the current response began
 	respLastTS          time.Time // capture time of the last response bytes seen
 	midstream           bool      // picked up without the client's SYN
+	older, newer        *conn     // the LRU list, most recently seen first
 }
 
 func (c *conn) front() *pendingReq { return &c.queue[c.head] }
@@ -135,6 +139,8 @@ type Tracker struct {
 	ports   [1024]uint64 // bitmap of server ports
 	conns   map[connKey]*conn
 	free    []*conn
+	newest  *conn // LRU list of conns by last packet
+	oldest  *conn
 	now     time.Time
 	sweepAt time.Time
 	pkt     capture.Packet
@@ -176,8 +182,13 @@ func New(cfg Config) (*Tracker, error) {
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = DefaultMaxPending
 	}
-	if cfg.ParseLimits == (httpparse.Limits{}) {
+	if cfg.ParseLimits.MaxLineBytes == 0 {
+		b := cfg.ParseLimits.Budget
 		cfg.ParseLimits = httpparse.DefaultLimits
+		cfg.ParseLimits.Budget = b
+	}
+	if cfg.ParseLimits.Budget == nil {
+		cfg.ParseLimits.Budget = &httpparse.Budget{MaxBytes: DefaultParseBufferBytes}
 	}
 	if cfg.Budget == nil {
 		cfg.Budget = reassembly.DefaultBudget()
@@ -253,12 +264,18 @@ func (t *Tracker) HandlePacket(p *capture.Packet) {
 			return // the tail of a connection we do not know
 		}
 		if len(t.conns) >= t.cfg.MaxConnections {
+			// The bound is reached: the connection silent the longest makes
+			// room, and what it held is counted.
 			t.Stats.ConnTableFull++
-			return
+			old := t.oldest
+			t.flushStreams(old)
+			t.dropQueue(old)
+			t.release(old)
 		}
 		c = t.newConn(key, p, toServer, syn)
 	}
 	c.lastSeen = t.now
+	t.touch(c)
 	if rst {
 		t.endConn(c, p.Timestamp, "reset")
 		return
@@ -627,7 +644,40 @@ func (t *Tracker) endConn(c *conn, ts time.Time, outcome string) {
 	t.release(c)
 }
 
+// touch moves c to the front of the LRU list.
+func (t *Tracker) touch(c *conn) {
+	if t.newest == c {
+		return
+	}
+	t.unlink(c)
+	c.older, c.newer = t.newest, nil
+	if t.newest != nil {
+		t.newest.newer = c
+	}
+	t.newest = c
+	if t.oldest == nil {
+		t.oldest = c
+	}
+}
+
+func (t *Tracker) unlink(c *conn) {
+	if c.newer != nil {
+		c.newer.older = c.older
+	} else if t.newest == c {
+		t.newest = c.older
+	}
+	if c.older != nil {
+		c.older.newer = c.newer
+	} else if t.oldest == c {
+		t.oldest = c.newer
+	}
+	c.older, c.newer = nil, nil
+}
+
 func (t *Tracker) release(c *conn) {
+	t.unlink(c)
+	c.req.Shrink()
+	c.resp.Shrink()
 	delete(t.conns, c.key)
 	c.up.Release()
 	c.down.Release()

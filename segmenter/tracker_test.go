@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xray-capture/xray-capture/capture"
+	"github.com/xray-capture/xray-capture/httpparse"
 	"github.com/xray-capture/xray-capture/naming"
 )
 
@@ -313,4 +314,39 @@ func TestSegmentJSON(t *testing.T) {
 	if !json.Valid(b) {
 		t.Error("not valid JSON")
 	}
+}
+
+func TestBoundsEvictOldestAndBudgetHeaders(t *testing.T) {
+	fixed, _ := naming.NewFixed("svc")
+	sink := &collectSink{}
+	budget := &httpparse.Budget{MaxBytes: 64 << 10}
+	lim := httpparse.DefaultLimits
+	lim.Budget = budget
+	tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: NewSeededIDGen(1),
+		MaxConnections: 100, ParseLimits: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 300 slow senders, each a header block cut after 1 KiB: more
+	// connections than the table holds and more bytes than the budget.
+	slow := strings.Repeat("X-Pad: "+strings.Repeat("p", 90)+"\r\n", 11)
+	for i := range 300 {
+		c := newConv(tr, uint16(30000+i))
+		c.send(true, "GET /slow HTTP/1.1\r\nHost: x\r\n"+slow, 0)
+	}
+	if got := len(tr.conns); got != 100 {
+		t.Errorf("%d connections tracked, bound 100", got)
+	}
+	if budget.Used() > budget.MaxBytes {
+		t.Errorf("parsers hold %d bytes, budget %d", budget.Used(), budget.MaxBytes)
+	}
+	// Normal traffic still goes through.
+	c := newConv(tr, 40100)
+	c.send(true, req("/ok"), 0)
+	c.send(false, resp(200, "fine"), 0)
+	check(t, sink, "/ok 200")
+	if tr.Stats.ConnTableFull == 0 {
+		t.Error("no connection was evicted")
+	}
+	t.Logf("evicted %d, budget refusals %d, held %d bytes", tr.Stats.ConnTableFull, budget.Refused, budget.Used())
 }

@@ -15,7 +15,9 @@ import (
 	"github.com/xray-capture/xray-capture/awsmeta"
 	"github.com/xray-capture/xray-capture/capture"
 	"github.com/xray-capture/xray-capture/emitter"
+	"github.com/xray-capture/xray-capture/httpparse"
 	"github.com/xray-capture/xray-capture/naming"
+	"github.com/xray-capture/xray-capture/reassembly"
 	"github.com/xray-capture/xray-capture/sampling"
 	"github.com/xray-capture/xray-capture/segmenter"
 )
@@ -182,6 +184,9 @@ func newTracker(ctx context.Context, o *Options, sinks *sinkSet, sampler samplin
 		MaxConnections:  o.MaxConnections,
 		MaxPending:      o.MaxPending,
 		Sampler:         sampler,
+		Budget: &reassembly.Budget{MaxBytes: o.ReassemblyMB << 20, MaxBytesPerStream: 1 << 20,
+			MaxSegments: 1024},
+		ParseLimits: httpparse.Limits{Budget: &httpparse.Budget{MaxBytes: o.HeaderBufferMB << 20}},
 	})
 }
 

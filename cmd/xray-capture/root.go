@@ -32,6 +32,8 @@ type Options struct {
 	IdleTimeout     time.Duration
 	MaxConnections  int
 	MaxPending      int
+	ReassemblyMB    int
+	HeaderBufferMB  int
 
 	// Live capture.
 	Interface string
@@ -126,8 +128,8 @@ X-Ray SDKs, overrides the service name.`,
 			if opts.ResponseTimeout <= 0 || opts.IdleTimeout <= 0 {
 				return errors.New("--response-timeout and --idle-timeout must be positive")
 			}
-			if opts.MaxConnections <= 0 || opts.MaxPending <= 0 {
-				return errors.New("--max-connections and --max-pending must be positive")
+			if opts.MaxConnections <= 0 || opts.MaxPending <= 0 || opts.ReassemblyMB <= 0 || opts.HeaderBufferMB <= 0 {
+				return errors.New("--max-connections, --max-pending, --max-reassembly-mb and --max-header-buffer-mb must be positive")
 			}
 			switch opts.Engine {
 			case "auto", "ebpf", "cbpf", "pcap":
@@ -171,6 +173,8 @@ X-Ray SDKs, overrides the service name.`,
 	f.DurationVar(&opts.IdleTimeout, "idle-timeout", segmenter.DefaultIdleTimeout, "forget a connection silent this long (at least the response timeout)")
 	f.IntVar(&opts.MaxConnections, "max-connections", segmenter.DefaultMaxConnections, "connections tracked at once")
 	f.IntVar(&opts.MaxPending, "max-pending", segmenter.DefaultMaxPending, "requests awaiting a response on one connection")
+	f.IntVar(&opts.ReassemblyMB, "max-reassembly-mb", 64, "MiB held for out-of-order TCP segments, all connections together")
+	f.IntVar(&opts.HeaderBufferMB, "max-header-buffer-mb", 64, "MiB held for header blocks split across packets, all connections together")
 	f.StringVarP(&opts.Interface, "interface", "i", "", "capture on this interface only (default: all interfaces)")
 	f.StringVar(&opts.Engine, "engine", "auto", "packet filter: auto (eBPF, else classic BPF), ebpf, cbpf, or pcap (libpcap builds)")
 	f.IntVar(&opts.RingMB, "ring-size-mb", 32, "size of the AF_PACKET ring in MiB")
