@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -25,6 +26,9 @@ import (
 // run replays a file or captures live, as the options say.
 func run(cmd *cobra.Command, o *Options) error {
 	log := newLogger(o)
+	// The Go heap's soft limit: the GC works harder near the ceiling
+	// instead of letting the heap grow past it.
+	debug.SetMemoryLimit(int64(o.MaxMemoryMB) << 20)
 	box := &statsBox{}
 	if o.MetricsAddress != "" {
 		stop, err := serveMetrics(cmd.Context(), o.MetricsAddress, box, log)

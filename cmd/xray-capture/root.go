@@ -17,6 +17,10 @@ import (
 	"github.com/xray-capture/xray-capture/segmenter"
 )
 
+// connectionBytes is what one tracked connection costs, about: its state,
+// two parsers, two streams and a few pending requests.
+const connectionBytes = 2 << 10
+
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
 
@@ -34,6 +38,7 @@ type Options struct {
 	MaxPending      int
 	ReassemblyMB    int
 	HeaderBufferMB  int
+	MaxMemoryMB     int
 
 	// Live capture.
 	Interface string
@@ -128,7 +133,20 @@ X-Ray SDKs, overrides the service name.`,
 			if opts.ResponseTimeout <= 0 || opts.IdleTimeout <= 0 {
 				return errors.New("--response-timeout and --idle-timeout must be positive")
 			}
-			if opts.MaxConnections <= 0 || opts.MaxPending <= 0 || opts.ReassemblyMB <= 0 || opts.HeaderBufferMB <= 0 {
+			if opts.MaxMemoryMB < 16 {
+				return fmt.Errorf("--max-memory-mb %d: want at least 16", opts.MaxMemoryMB)
+			}
+			quarter := opts.MaxMemoryMB / 4
+			if opts.ReassemblyMB == 0 {
+				opts.ReassemblyMB = quarter
+			}
+			if opts.HeaderBufferMB == 0 {
+				opts.HeaderBufferMB = quarter
+			}
+			if !cmd.Flags().Changed("max-connections") {
+				opts.MaxConnections = min(opts.MaxConnections, quarter<<20/connectionBytes)
+			}
+			if opts.MaxConnections <= 0 || opts.MaxPending <= 0 || opts.ReassemblyMB < 0 || opts.HeaderBufferMB < 0 {
 				return errors.New("--max-connections, --max-pending, --max-reassembly-mb and --max-header-buffer-mb must be positive")
 			}
 			switch opts.Engine {
@@ -173,8 +191,9 @@ X-Ray SDKs, overrides the service name.`,
 	f.DurationVar(&opts.IdleTimeout, "idle-timeout", segmenter.DefaultIdleTimeout, "forget a connection silent this long (at least the response timeout)")
 	f.IntVar(&opts.MaxConnections, "max-connections", segmenter.DefaultMaxConnections, "connections tracked at once")
 	f.IntVar(&opts.MaxPending, "max-pending", segmenter.DefaultMaxPending, "requests awaiting a response on one connection")
-	f.IntVar(&opts.ReassemblyMB, "max-reassembly-mb", 64, "MiB held for out-of-order TCP segments, all connections together")
-	f.IntVar(&opts.HeaderBufferMB, "max-header-buffer-mb", 64, "MiB held for header blocks split across packets, all connections together")
+	f.IntVar(&opts.MaxMemoryMB, "max-memory-mb", 256, "memory ceiling in MiB: a quarter each for reassembly, split header blocks and connections (each about 2 KiB), and the Go heap's soft limit")
+	f.IntVar(&opts.ReassemblyMB, "max-reassembly-mb", 0, "MiB held for out-of-order TCP segments, all connections together (default: a quarter of --max-memory-mb)")
+	f.IntVar(&opts.HeaderBufferMB, "max-header-buffer-mb", 0, "MiB held for header blocks split across packets, all connections together (default: a quarter of --max-memory-mb)")
 	f.StringVarP(&opts.Interface, "interface", "i", "", "capture on this interface only (default: all interfaces)")
 	f.StringVar(&opts.Engine, "engine", "auto", "packet filter: auto (eBPF, else classic BPF), ebpf, cbpf, or pcap (libpcap builds)")
 	f.IntVar(&opts.RingMB, "ring-size-mb", 32, "size of the AF_PACKET ring in MiB")
