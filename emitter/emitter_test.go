@@ -124,3 +124,62 @@ func TestJSONLines(t *testing.T) {
 		t.Errorf("output %q", b.String())
 	}
 }
+
+func TestDaemonRestartedAndSlow(t *testing.T) {
+	// Restarted: the socket stays connected; sends fail while the daemon is
+	// away and go through again once it is back, without a restart of ours.
+	l, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.LocalAddr().(*net.UDPAddr)
+	u, err := NewUDP(addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.Emit(segment("http://h/before"))
+	l.Close()
+	for range 10 {
+		u.Emit(segment("http://h/away"))
+	}
+	if u.SendErrors == 0 {
+		t.Error("no send error while the daemon was away")
+	}
+	l, err = net.ListenUDP("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	sent := u.Sent
+	u.Emit(segment("http://h/after"))
+	buf := make([]byte, 65536)
+	l.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, err := l.Read(buf)
+	if err != nil || u.Sent != sent+1 || !bytes.Contains(buf[:n], []byte("/after")) {
+		t.Errorf("after the restart: %v, sent %d→%d", err, sent, u.Sent)
+	}
+
+	// Slow: a daemon that does not read. The socket buffer fills; sends are
+	// counted as errors and never wait.
+	slow, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	slow.SetReadBuffer(4096)
+	v, err := NewUDP(slow.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	start := time.Now()
+	for range 200000 {
+		v.Emit(segment("http://h/flood"))
+	}
+	took := time.Since(start)
+	t.Logf("200,000 sends to a daemon that does not read: %v, sent %d, errors %d (%v)", took, v.Sent, v.SendErrors, v.LastError)
+	if v.Sent+v.SendErrors != 200000 || took > 10*time.Second {
+		t.Errorf("sent %d errors %d in %v", v.Sent, v.SendErrors, took)
+	}
+}
