@@ -21,7 +21,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: capturegen server|client|cut ...")
+		fmt.Fprintln(os.Stderr, "usage: capturegen server|client|cut|abandon ...")
 		os.Exit(2)
 	}
 	var err error
@@ -32,6 +32,8 @@ func main() {
 		err = client(os.Args[2:])
 	case "cut":
 		err = cut(os.Args[2:])
+	case "abandon":
+		err = abandon(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -216,4 +218,30 @@ func cut(args []string) error {
 			return err
 		}
 	}
+}
+
+// abandon opens n connections from src, sends each a partial request and
+// then nothing, holding them open (no FIN, no RST) for hold. It prints how
+// many it opened. One process holds at most its file limit: the hostile
+// test runs several.
+func abandon(args []string) error {
+	fs := flag.NewFlagSet("abandon", flag.ExitOnError)
+	addr := fs.String("addr", "", "server address")
+	src := fs.String("src", "", "source address")
+	n := fs.Int("n", 1000, "connections")
+	hold := fs.Duration("hold", 30*time.Second, "how long to hold them")
+	fs.Parse(args)
+	d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(*src)}}
+	var conns []net.Conn
+	for range *n {
+		c, err := d.Dial("tcp", *addr)
+		if err != nil {
+			continue
+		}
+		io.WriteString(c, "GET /abandoned HTTP/1.1\r\nHost: x\r\n")
+		conns = append(conns, c)
+	}
+	fmt.Println(len(conns))
+	time.Sleep(*hold)
+	return nil
 }
