@@ -348,6 +348,18 @@ func (p *Parser) appendBuf(b []byte) bool {
 	return true
 }
 
+// Holding reports the buffer capacity the parser holds against its budget.
+func (p *Parser) Holding() int { return cap(p.hbuf) }
+
+// Drop abandons a message whose start line or header block is being
+// buffered, and gives its buffer back: a bound makes room by evicting the
+// oldest partial header blocks. The parser looks for the next start line.
+func (p *Parser) Drop() {
+	p.reason = ReasonBudget
+	p.toResync(false)
+	p.Release()
+}
+
 // Shrink gives back a buffer grown past a few KiB, as when a connection
 // ends, keeping a small one for the next user.
 func (p *Parser) Shrink() {

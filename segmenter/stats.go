@@ -21,7 +21,10 @@ type Stats struct {
 	Midstream     uint64 // connections picked up without their SYN
 	ConnTableFull uint64 // connections evicted (the oldest) to make room at the bound
 	IdleClosed    uint64 // connections closed for idleness
-	Upgraded      uint64 // connections that switched protocol (101, CONNECT)
+	// HeaderEvictions: partial header blocks of the oldest connections
+	// dropped to make room in the parsers' buffer budget.
+	HeaderEvictions uint64
+	Upgraded        uint64 // connections that switched protocol (101, CONNECT)
 
 	Requests      uint64 // request header blocks parsed
 	Responses     uint64 // final responses parsed
@@ -67,6 +70,7 @@ func (s *Stats) Counters() []Counter {
 		{"unknown_link_type", s.UnknownLink}, {"other_port", s.OtherPort},
 		{"connections", s.Connections}, {"midstream_connections", s.Midstream},
 		{"connections_evicted", s.ConnTableFull}, {"idle_closed", s.IdleClosed},
+		{"header_buffers_evicted", s.HeaderEvictions},
 		{"upgraded", s.Upgraded},
 		{"requests", s.Requests}, {"responses", s.Responses},
 		{"informational_responses", s.Informational},
@@ -95,7 +99,7 @@ func (s *Stats) Counters() []Counter {
 // dropCounters are the counters that mean something was not traced.
 var dropCounters = map[string]bool{
 	"not_tcp": false, "ip_fragments": true, "malformed_frames": true, "unknown_link_type": true,
-	"connections_evicted": true, "unpaired_requests": true, "unpaired_responses": true,
+	"connections_evicted": true, "header_buffers_evicted": true, "unpaired_requests": true, "unpaired_responses": true,
 	"response_before_request": true, "late_responses": true, "pending_overflow": true,
 	"in_flight_at_end": true, "reassembly_overflows": true, "gap_bytes": true,
 }

@@ -395,6 +395,9 @@ func (t *Tracker) feedUp(c *conn, ch reassembly.Chunk) {
 			// The server may answer what we could not read; from here on a
 			// response could belong to it.
 			t.loseStep(c)
+			if c.req.InvalidReason() == httpparse.ReasonBudget {
+				t.evictHeaderHolders(c)
+			}
 		}
 		if ev == 0 {
 			break
@@ -474,6 +477,9 @@ func (t *Tracker) onResponseEvent(c *conn, ev httpparse.Event, ts time.Time) {
 		c.resp1 = respNone
 		t.loseStep(c)
 		t.dropQueue(c)
+		if c.resp.InvalidReason() == httpparse.ReasonBudget {
+			t.evictHeaderHolders(c)
+		}
 	}
 }
 
@@ -642,6 +648,32 @@ func (t *Tracker) endConn(c *conn, ts time.Time, outcome string) {
 	}
 	t.orphanQueue(c, ts, outcome)
 	t.release(c)
+}
+
+// evictHeaderHolders makes room in the parsers' buffer budget by dropping
+// the partial header blocks of the connections silent the longest (slow
+// senders), down to three quarters of the budget. Each is counted.
+func (t *Tracker) evictHeaderHolders(except *conn) {
+	b := t.cfg.ParseLimits.Budget
+	for c := t.oldest; c != nil && b.Used() > b.MaxBytes/4*3; c = c.newer {
+		if c == except {
+			continue
+		}
+		evicted := false
+		if c.req.Holding() > 0 && c.req.InMessage() {
+			c.req.Drop()
+			evicted = true
+		}
+		if c.resp.Holding() > 0 && c.resp.InMessage() {
+			c.resp.Drop()
+			evicted = true
+		}
+		if evicted {
+			t.Stats.HeaderEvictions++
+			t.loseStep(c)
+			t.dropQueue(c)
+		}
+	}
 }
 
 // touch moves c to the front of the LRU list.

@@ -348,5 +348,9 @@ func TestBoundsEvictOldestAndBudgetHeaders(t *testing.T) {
 	if tr.Stats.ConnTableFull == 0 {
 		t.Error("no connection was evicted")
 	}
-	t.Logf("evicted %d, budget refusals %d, held %d bytes", tr.Stats.ConnTableFull, budget.Refused, budget.Used())
+	if tr.Stats.HeaderEvictions == 0 {
+		t.Error("no slow sender's header block was evicted")
+	}
+	t.Logf("connections evicted %d, header blocks evicted %d, budget refusals %d, held %d bytes",
+		tr.Stats.ConnTableFull, tr.Stats.HeaderEvictions, budget.Refused, budget.Used())
 }

@@ -150,7 +150,7 @@ func (f *funnel) Collect(ch chan<- prometheus.Metric) {
 	c("evictions", st.PendingOverflow, "pending_requests")
 	c("evictions", st.ReassemblyOverflows, "reassembly_buffer")
 	c("evictions", st.IdleClosed, "idle_timeout")
-	c("evictions", st.RequestParseErrors[httpparse.ReasonBudget]+st.ResponseParseErrors[httpparse.ReasonBudget], "header_buffer")
+	c("evictions", st.HeaderEvictions, "header_buffer")
 	ready := 0.0
 	if s.ready {
 		ready = 1
