@@ -46,18 +46,8 @@ func runLive(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) er
 		}
 	}
 
-	sinks, closeSinks, err := openSinks(o)
+	t, sinks, closeSinks, err := newPipeline(cmd.Context(), o, true, log)
 	if err != nil {
-		return err
-	}
-	sampler, err := newSampler(cmd.Context(), o, true, log)
-	if err != nil {
-		closeSinks()
-		return err
-	}
-	t, err := newTracker(cmd.Context(), o, sinks, sampler, log)
-	if err != nil {
-		closeSinks()
 		return err
 	}
 	iface := o.Interface

@@ -60,18 +60,8 @@ func runReplay(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) 
 	}
 	defer src.Close()
 
-	sinks, closeSinks, err := openSinks(o)
+	t, sinks, closeSinks, err := newPipeline(cmd.Context(), o, false, log)
 	if err != nil {
-		return err
-	}
-	sampler, err := newSampler(cmd.Context(), o, false, slog.New(slog.DiscardHandler))
-	if err != nil {
-		closeSinks()
-		return err
-	}
-	t, err := newTracker(cmd.Context(), o, sinks, sampler, log)
-	if err != nil {
-		closeSinks()
 		return err
 	}
 	publish := func() { box.publish(takeSnapshot(t, sinks, nil, true)) }
@@ -87,6 +77,24 @@ func runReplay(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) 
 		return fmt.Errorf("%s: after %d packets: %w", o.Read, n, readErr)
 	}
 	return sinkErr
+}
+
+// newPipeline opens the sinks and builds the tracker behind them, with its
+// sampler (live or replay rules) and plugin metadata.
+func newPipeline(ctx context.Context, o *Options, live bool, log *slog.Logger) (*segmenter.Tracker, *sinkSet, func() error, error) {
+	sinks, closeSinks, err := openSinks(o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sampler, err := newSampler(ctx, o, live, log)
+	if err == nil {
+		var t *segmenter.Tracker
+		if t, err = newTracker(ctx, o, sinks, sampler, log); err == nil {
+			return t, sinks, closeSinks, nil
+		}
+	}
+	closeSinks()
+	return nil, nil, nil, err
 }
 
 // sinkSet is where segments go: the daemon always, a JSON-lines file and

@@ -22,19 +22,19 @@ import (
 	"github.com/xray-capture/xray-capture/internal/testutil"
 )
 
-// vmHWM is a process's peak resident memory, from /proc.
-func vmHWM(t *testing.T, pid int) int64 {
+// procStatus reads one kB field (VmHWM, VmRSS) of a process's status.
+func procStatus(t *testing.T, pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatalf("agent gone: %v", err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10
 		}
 	}
-	t.Fatal("no VmHWM")
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
 }
 
@@ -240,7 +240,7 @@ func TestHostileTraffic(t *testing.T) {
 		}
 	}
 	served := 1000 - int(normalErrs.Load())
-	peak := vmHWM(t, e.agent.Process.Pid)
+	peak := procStatus(t, e.agent.Process.Pid, "VmHWM")
 	m := e.stderr.String()
 	t.Logf("abandoned connections opened: %d; other hostile connections held open: %d; normal requests served %d, traced %d (%.1f%%); agent peak RSS %.1f MiB (ceiling %d MiB)",
 		opened, hostileConns.Load(), served, traced, 100*float64(traced)/float64(max(served, 1)), float64(peak)/(1<<20), ceilingMB)

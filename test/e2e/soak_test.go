@@ -9,27 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
-
-func vmRSS(t *testing.T, pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatalf("agent gone: %v", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
 
 // TestSoak runs mixed traffic (keep-alive, new connections, pipelining,
 // errors) for XRAY_CAPTURE_SOAK (2 minutes by default; bench/soak.sh runs
@@ -97,7 +81,7 @@ func TestSoak(t *testing.T) {
 	for i := 1; ; i++ {
 		select {
 		case <-tick.C:
-			rss := vmRSS(t, pid)
+			rss := procStatus(t, pid, "VmRSS")
 			t.Logf("%v: RSS %.1f MiB, %d requests served, %d segments", time.Duration(i)*d/12, float64(rss)/(1<<20), served.Load(), len(e.daemon.Docs()))
 			if i == 6 {
 				mid = rss
