@@ -51,6 +51,10 @@ func server(args []string) error {
 	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello\n")
 	})
+	mux.HandleFunc("/n/", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok\n")
+	})
 	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
 		code, err := strconv.Atoi(r.PathValue("code"))
 		if err != nil || code < 200 || code > 599 {
@@ -230,10 +234,19 @@ func abandon(args []string) error {
 	src := fs.String("src", "", "source address")
 	n := fs.Int("n", 1000, "connections")
 	hold := fs.Duration("hold", 30*time.Second, "how long to hold them")
+	rate := fs.Int("rate", 0, "connections a second at most (0: as fast as possible)")
 	fs.Parse(args)
+	var pace *time.Ticker
+	if *rate > 0 {
+		pace = time.NewTicker(time.Second / time.Duration(*rate))
+		defer pace.Stop()
+	}
 	d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(*src)}}
 	var conns []net.Conn
 	for range *n {
+		if pace != nil {
+			<-pace.C
+		}
 		c, err := d.Dial("tcp", *addr)
 		if err != nil {
 			continue
