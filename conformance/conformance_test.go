@@ -306,12 +306,11 @@ func run(t *testing.T, o oracle, dynamic bool) (sdk, ours map[int]map[string]any
 var idPath = regexp.MustCompile(`/r/(\d+)(/|$)`)
 
 func index(t *testing.T, d *testutil.FakeDaemon, n int) map[int]map[string]any {
-	docs, bad := d.Wait(n, 10*time.Second)
-	if len(bad) > 0 {
+	if _, bad := d.Wait(n, 10*time.Second); len(bad) > 0 {
 		t.Fatalf("rejected datagrams: %v", bad)
 	}
 	time.Sleep(200 * time.Millisecond) // anything extra would arrive now
-	docs = d.Docs()
+	docs := d.Docs()
 	m := map[int]map[string]any{}
 	for _, raw := range docs {
 		var doc map[string]any

@@ -194,9 +194,6 @@ func (p *Parser) InvalidReason() Reason { return p.reason }
 // message is not complete yet.
 func (p *Parser) InMessage() bool { return p.inMessage }
 
-// Upgraded reports whether the stream stopped being HTTP (101 or CONNECT).
-func (p *Parser) Upgraded() bool { return p.st == stUpgraded }
-
 // Offset is the stream offset of the next byte to be fed.
 func (p *Parser) Offset() int64 { return p.offset }
 
@@ -568,23 +565,9 @@ func blockEndSplit(head, b []byte) int {
 	case h >= 2 && head[h-2] == '\n' && head[h-1] == '\r' && b[0] == '\n':
 		return 1
 	}
-	if b[0] == '\n' && h >= 1 && head[h-1] == '\r' {
-		// "...\r" + "\n\r\n..." : the LF at b[0] ends a line; look after it.
-		if e := blockEndAfterLF(b, 1); e >= 0 {
-			return e
-		}
-	}
+	// Anything else ends inside b: "...\r" + "\n\r\n" is found there too,
+	// since blockEnd looks after every LF.
 	return blockEnd(b)
-}
-
-func blockEndAfterLF(b []byte, i int) int {
-	if i < len(b) && b[i] == '\n' {
-		return i + 1
-	}
-	if i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
-		return i + 2
-	}
-	return -1
 }
 
 func trimCR(line []byte) []byte {
@@ -639,7 +622,6 @@ type framing struct {
 	hasCL         bool
 	hasTE         bool
 	chunkedLast   bool
-	badFold       bool
 	lastFraming   bool // the previous header line was a framing header
 }
 

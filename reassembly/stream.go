@@ -82,15 +82,6 @@ func (s *Stream) Release() {
 // Synced reports whether the stream knows where its bytes start.
 func (s *Stream) Synced() bool { return s.synced }
 
-// Ended reports whether the FIN was delivered.
-func (s *Stream) Ended() bool { return s.ended }
-
-// Next is the sequence number of the next byte to deliver.
-func (s *Stream) NextSeq() uint32 { return s.next }
-
-// Buffered reports whether out-of-order segments wait for a hole to fill.
-func (s *Stream) Buffered() bool { return len(s.ooo) > 0 }
-
 func after(a, b uint32) bool { return int32(a-b) > 0 }
 
 // Push takes one segment. It returns the bytes deliverable from it now;
@@ -252,12 +243,4 @@ func (s *Stream) skipAckedHole() bool {
 // delivered: a hole not yet declared lost.
 func (s *Stream) Missing() bool {
 	return s.synced && s.hasPeerAck && after(s.peerAck, s.next+1)
-}
-
-// TakeGap returns and clears lost bytes not yet reported in a chunk, for a
-// stream that ends without a FIN.
-func (s *Stream) TakeGap() int64 {
-	g := s.carry
-	s.carry = 0
-	return g
 }

@@ -12,7 +12,6 @@ type seg struct {
 	data        string
 	wire        int // 0: len(data)
 	syn, fin    bool
-	ackToPeer   uint32
 	ackedByPeer uint32 // if set, AckedTo is called before the segment
 }
 
