@@ -16,25 +16,19 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 	if !r.sampled {
 		return // decided and counted when the request came
 	}
-	var th TraceHeader
-	if r.hasTr {
-		th = ParseTraceHeader(r.get(r.trace))
-	}
 	s := &t.seg
 	s.SamplingRule = r.rule
-	host := r.get(r.host)
-	t.nameBuf = t.cfg.Namer.AppendName(t.nameBuf[:0], host)
-	s.Name = t.nameBuf
+	s.Name = r.get(r.name)
 	// One read for both ids; the buffer lives in the Tracker so that
 	// passing it through the IDGen interface does not allocate.
 	t.cfg.IDs.Read(t.random[:])
 	newSegmentID(t.random[:8], &s.ID)
-	if th.Root != nil {
-		copy(s.TraceID[:], th.Root)
+	if root := r.get(r.root); len(root) > 0 {
+		copy(s.TraceID[:], root)
 	} else {
 		newTraceID(t.random[8:], r.start, &s.TraceID)
 	}
-	s.ParentID = th.Parent
+	s.ParentID = r.get(r.parent)
 	s.Start, s.End = r.start, end
 	if end.Before(r.start) {
 		s.End = r.start // packet clocks can step back; X-Ray wants end ≥ start

@@ -79,8 +79,8 @@ type pendingReq struct {
 	seq                           uint32 // sequence number of its first byte
 	buf                           []byte
 	method, target, host, ua, xff span
-	trace                         span
-	hasHost, hasUA, hasXFF, hasTr bool
+	name, root, parent            span // segment name; well-formed ids of an incoming trace header
+	hasHost, hasUA, hasXFF        bool
 	expect                        httpparse.Expect
 	gap, timedOut                 bool
 	sampled                       bool
@@ -535,23 +535,21 @@ func (t *Tracker) finishResponse(c *conn, end time.Time, outcome string) {
 }
 
 // sample decides whether the request becomes a segment: an incoming
-// Sampled=1 or Sampled=0 decides (Part A), else the sampler.
-func (t *Tracker) sample(m *httpparse.Message) sampling.Decision {
-	if m.HasTraceHeader {
-		switch ParseTraceHeader(m.TraceHeader).Sampled {
-		case 1:
-			t.Stats.SampledByHeader++
-			return sampling.Decision{Sampled: true}
-		case 0:
-			t.Stats.NotSampledHeader++
-			return sampling.Decision{}
-		}
+// Sampled=1 or Sampled=0 decides (Part A), else the sampler, which matches
+// on the segment name already in t.nameBuf.
+func (t *Tracker) sample(m *httpparse.Message, headerSampled int8) sampling.Decision {
+	switch headerSampled {
+	case 1:
+		t.Stats.SampledByHeader++
+		return sampling.Decision{Sampled: true}
+	case 0:
+		t.Stats.NotSampledHeader++
+		return sampling.Decision{}
 	}
 	path := m.Target
 	if i := bytes.IndexAny(path, "?#"); i >= 0 {
 		path = path[:i]
 	}
-	t.nameBuf = t.cfg.Namer.AppendName(t.nameBuf[:0], m.Host)
 	t.sreq = sampling.Request{Host: m.Host, Method: m.Method, Path: path, ServiceName: t.nameBuf, ServiceType: t.cfg.Origin}
 	d := t.cfg.Sampler.Sample(m.Start, &t.sreq)
 	if d.Sampled {
@@ -566,7 +564,14 @@ func (t *Tracker) sample(m *httpparse.Message) sampling.Decision {
 // is sampled.
 func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq uint32) {
 	t.Stats.Requests++
-	d := t.sample(m)
+	th := TraceHeader{Sampled: -1}
+	if m.HasTraceHeader {
+		th = ParseTraceHeader(m.TraceHeader)
+	}
+	if th.Sampled != 0 {
+		t.nameBuf = t.cfg.Namer.AppendName(t.nameBuf[:0], m.Host)
+	}
+	d := t.sample(m, th.Sampled)
 	if c.n == t.cfg.MaxPending {
 		// Dropping one would shift every later pairing; stop pairing here.
 		t.Stats.PendingOverflow++
@@ -594,7 +599,8 @@ func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq uint32) {
 	r.host, r.hasHost = r.put(m.Host, maxURLBytes), m.HasHost
 	r.ua, r.hasUA = r.put(m.UserAgent, maxUserAgentBytes), m.HasUserAgent
 	r.xff, r.hasXFF = r.put(firstForwarded(m.XForwardedFor), maxClientIPBytes), m.HasXForwardedFor
-	r.trace, r.hasTr = r.put(m.TraceHeader, 512), m.HasTraceHeader
+	r.name = r.put(t.nameBuf, len(t.nameBuf))
+	r.root, r.parent = r.put(th.Root, len(th.Root)), r.put(th.Parent, len(th.Parent))
 }
 
 // grow doubles the ring (at most to MaxPending), keeping its order.
