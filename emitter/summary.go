@@ -21,6 +21,7 @@ const MaxRoutes = 1000
 type Summary struct {
 	mu     sync.Mutex
 	routes map[string]*route
+	key    []byte // "METHOD path", reused so that a lookup does not allocate
 }
 
 type route struct {
@@ -46,9 +47,10 @@ func (m *Summary) Emit(s *segmenter.Segment) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r := m.routes[string(s.Method)+" "+string(path)] // no allocation for a lookup hit
+	m.key = append(append(append(m.key[:0], s.Method...), ' '), path...)
+	r := m.routes[string(m.key)]
 	if r == nil {
-		key := string(s.Method) + " " + string(path)
+		key := string(m.key)
 		if len(m.routes) >= MaxRoutes {
 			key = "(other)"
 			if r = m.routes[key]; r == nil {

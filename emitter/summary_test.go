@@ -56,3 +56,12 @@ func TestSummaryBoundsRoutes(t *testing.T) {
 		t.Errorf("%d routes, other %+v", len(m.routes), m.routes["(other)"])
 	}
 }
+
+func TestSummaryKnownRouteDoesNotAlloc(t *testing.T) {
+	m := NewSummary()
+	s := segment("http://shop.test/cart")
+	m.Emit(s)
+	if n := testing.AllocsPerRun(100, func() { m.Emit(s) }); n != 0 {
+		t.Errorf("Emit on a known route allocates %.1f times", n)
+	}
+}
