@@ -261,11 +261,7 @@ func (c *Centralized) ReportTargets(ctx context.Context) error {
 
 func (r *centralRule) applies(q *Request, path []byte) bool {
 	return matches(r.host, q.Host) && matches(r.method, q.Method) && matches(r.path, path) &&
-		matches(r.serviceName, q.ServiceName) && (q.ServiceType == "" || matchesStr(r.serviceType, q.ServiceType))
-}
-
-func matchesStr(pattern []byte, v string) bool {
-	return len(pattern) == 0 || matches(pattern, []byte(v))
+		matches(r.serviceName, q.ServiceName) && matches(r.serviceType, q.ServiceType)
 }
 
 // Sample applies the first matching rule in priority order; without fresh

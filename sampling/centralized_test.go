@@ -108,7 +108,7 @@ func TestCentralizedTargetsQuotaAndFallback(t *testing.T) {
 	if strings.Join(names, ",") != "checkout,shop-ec2,Default" {
 		t.Fatalf("rules in priority order: %v", names)
 	}
-	shop := &Request{Host: []byte("h"), Method: []byte("GET"), Path: []byte("/cart"), ServiceName: []byte("shop"), ServiceType: "AWS::EC2::Instance"}
+	shop := &Request{Host: []byte("h"), Method: []byte("GET"), Path: []byte("/cart"), ServiceName: []byte("shop"), ServiceType: []byte("AWS::EC2::Instance")}
 	if d := c.Sample(*clock, shop); !d.Sampled || d.RuleName != "shop-ec2" {
 		t.Errorf("service name and type match: %+v", d)
 	}

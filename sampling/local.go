@@ -17,7 +17,7 @@ import (
 type Request struct {
 	Host, Method, Path []byte // Host with its port; Path as on the wire, no query
 	ServiceName        []byte // the segment's name
-	ServiceType        string // the origin (AWS::EC2::Instance, ...), "" without plugin
+	ServiceType        []byte // the origin (AWS::EC2::Instance, ...), empty without plugin
 }
 
 // Decision is a sampling verdict.

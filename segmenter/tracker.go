@@ -150,6 +150,7 @@ type Tracker struct {
 	ipBuf   []byte
 	random  [20]byte
 	sreq    sampling.Request
+	origin  []byte // cfg.Origin, for the sampler
 
 	Stats Stats
 }
@@ -208,6 +209,7 @@ func New(cfg Config) (*Tracker, error) {
 	}
 	t.seg.SDKVersion = cfg.SDKVersion
 	t.seg.Origin = cfg.Origin
+	t.origin = []byte(cfg.Origin)
 	t.seg.AWS = cfg.AWS
 	return t, nil
 }
@@ -550,7 +552,7 @@ func (t *Tracker) sample(m *httpparse.Message, headerSampled int8) sampling.Deci
 	if i := bytes.IndexAny(path, "?#"); i >= 0 {
 		path = path[:i]
 	}
-	t.sreq = sampling.Request{Host: m.Host, Method: m.Method, Path: path, ServiceName: t.nameBuf, ServiceType: t.cfg.Origin}
+	t.sreq = sampling.Request{Host: m.Host, Method: m.Method, Path: path, ServiceName: t.nameBuf, ServiceType: t.origin}
 	d := t.cfg.Sampler.Sample(m.Start, &t.sreq)
 	if d.Sampled {
 		t.Stats.SampledByRule++
