@@ -269,7 +269,7 @@ func (r *centralRule) applies(q *Request, path []byte) bool {
 func (c *Centralized) Sample(now time.Time, q *Request) Decision {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.fetchedAt.IsZero() || c.clock().Sub(c.fetchedAt) > RulesTTL {
+	if c.fetchedAt.IsZero() || now.Sub(c.fetchedAt) > RulesTTL { // packet time: no clock read per request
 		return c.fallback.Sample(now, q)
 	}
 	path := decodePath(&c.scratch, q.Path)
