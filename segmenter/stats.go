@@ -98,7 +98,7 @@ func (s *Stats) Counters() []Counter {
 
 // dropCounters are the counters that mean something was not traced.
 var dropCounters = map[string]bool{
-	"not_tcp": false, "ip_fragments": true, "malformed_frames": true, "unknown_link_type": true,
+	"ip_fragments": true, "malformed_frames": true, "unknown_link_type": true,
 	"connections_evicted": true, "header_buffers_evicted": true, "unpaired_requests": true, "unpaired_responses": true,
 	"response_before_request": true, "late_responses": true, "pending_overflow": true,
 	"in_flight_at_end": true, "reassembly_overflows": true, "gap_bytes": true,
