@@ -492,15 +492,28 @@ func TestConformance(t *testing.T) {
 	}
 	var doc strings.Builder
 	for _, o := range oracles {
-		tallies := map[string]*tally{}
-		for _, f := range fields {
-			tallies[f] = &tally{documented: map[string]int{}}
-		}
+		var tallies map[string]*tally
 		var maxStart, maxEnd time.Duration
-		for _, dynamic := range []bool{false, true} {
-			sdk, ours := run(t, o, dynamic)
-			s, e := compare(t, o.name, dynamic, sdk, ours, tallies)
-			maxStart, maxEnd = max(maxStart, s), max(maxEnd, e)
+		// The two clocks are read by different processes: a time difference
+		// over the limit is measured again once, on a new run of the whole
+		// mix; one that stays is a failure like any other difference.
+		for attempt := 0; attempt < 2; attempt++ {
+			tallies = map[string]*tally{}
+			for _, f := range fields {
+				tallies[f] = &tally{documented: map[string]int{}}
+			}
+			maxStart, maxEnd = 0, 0
+			for _, dynamic := range []bool{false, true} {
+				sdk, ours := run(t, o, dynamic)
+				s, e := compare(t, o.name, dynamic, sdk, ours, tallies)
+				maxStart, maxEnd = max(maxStart, s), max(maxEnd, e)
+			}
+			timing := tallies["start_time"].bugs
+			timing = append(timing, tallies["end_time"].bugs...)
+			if len(timing) == 0 || len(timing) != totalBugs(tallies) || attempt == 1 {
+				break
+			}
+			t.Logf("%s: measuring again after time differences over %v: %v", o.name, maxTimeDelta, timing)
 		}
 		fmt.Fprintf(&doc, "\n### %s\n\n| field | compared | equal | documented differences | bugs |\n|---|---|---|---|---|\n", o.name)
 		for _, f := range fields {
@@ -530,6 +543,14 @@ func TestConformance(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), doc.String()) {
 		t.Errorf("docs/conformance.md is not the table this run produced (go test ./conformance -update):\n%s", doc.String())
 	}
+}
+
+func totalBugs(tallies map[string]*tally) int {
+	n := 0
+	for _, tl := range tallies {
+		n += len(tl.bugs)
+	}
+	return n
 }
 
 func writeDoc(path, table string) error {
