@@ -3,100 +3,223 @@
 package capture
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"strconv"
-	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
 
-	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
-// Live reads frames from an AF_PACKET TPACKET_V3 ring.
+// Live reads frames from an AF_PACKET TPACKET_V3 ring of our own: frames
+// are read in place from the mapped blocks (no copy, no lock, no
+// allocation), and the reader knows where a block ends, which is when the
+// pipeline flushes what it batched (see BlockDone).
 type Live struct {
-	tp        *afpacket.TPacket
-	iface     string
-	linkTypes map[int]layers.LinkType // by interface index, looked up once
+	fd      int
+	ring    []byte
+	blocks  int
+	blkSize int
+	pollMS  int
+	ifindex int
+
+	cur     int    // block being read
+	left    uint32 // frames left in it
+	next    uint32 // offset of the next frame in it
+	holding bool   // the block is ours until released
+	bound   bool
+
+	packets, drops, freezes uint64 // summed: each read of PACKET_STATISTICS resets them
 }
+
+// Offsets in struct tpacket_block_desc and struct tpacket3_hdr
+// (linux/if_packet.h); the sockaddr_ll follows the frame header at
+// TPACKET_ALIGN(sizeof(struct tpacket3_hdr)).
+const (
+	blockStatusOff   = 8
+	blockNumPktsOff  = 12
+	blockFirstPktOff = 16
+	frameNextOff     = 0
+	frameSecOff      = 4
+	frameNsecOff     = 8
+	frameSnaplenOff  = 12
+	frameLenOff      = 16
+	frameMacOff      = 24
+	frameSllOff      = 48
+	sllHatypeOff     = frameSllOff + 8
+)
 
 // OpenLive opens a ring on iface ("" for every interface). The socket
-// receives every packet until a filter is attached; attach one at once (the
-// few packets queued before it are dropped by the pipeline's own checks).
+// receives nothing until a filter is attached, so no unfiltered packet
+// reaches the pipeline.
 func OpenLive(iface string, rc RingConfig) (*Live, error) {
+	ifindex := 0
 	if iface != "" {
-		if _, err := net.InterfaceByName(iface); err != nil {
+		ifc, err := net.InterfaceByName(iface)
+		if err != nil {
 			return nil, fmt.Errorf("interface %q: %w", iface, err)
 		}
+		ifindex = ifc.Index
 	}
-	tp, err := afpacket.NewTPacket(
-		afpacket.OptInterface(iface),
-		afpacket.OptTPacketVersion(afpacket.TPacketVersion3),
-		afpacket.OptFrameSize(1<<16),
-		afpacket.OptBlockSize(rc.BlockSize),
-		afpacket.OptNumBlocks(rc.Blocks),
-		afpacket.OptBlockTimeout(rc.BlockTimeout),
-		afpacket.OptPollTimeout(rc.PollTimeout),
-		afpacket.OptAddVLANHeader(true),
-	)
+	if rc.BlockSize <= 0 || rc.BlockSize%os.Getpagesize() != 0 || rc.Blocks <= 0 {
+		return nil, fmt.Errorf("ring: block size %d must be a positive multiple of the page size, blocks %d positive", rc.BlockSize, rc.Blocks)
+	}
+	// Protocol 0: no packet is queued until bind, after the filter.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		if errors.Is(err, os.ErrPermission) {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 			return nil, fmt.Errorf("open AF_PACKET socket: %w (needs CAP_NET_RAW or root)", err)
 		}
+		return nil, fmt.Errorf("open AF_PACKET socket: %w", err)
+	}
+	l := &Live{fd: fd, blocks: rc.Blocks, blkSize: rc.BlockSize, pollMS: int(rc.PollTimeout / time.Millisecond), ifindex: ifindex}
+	if err := l.setUpRing(rc); err != nil {
+		unix.Close(fd)
 		return nil, fmt.Errorf("open AF_PACKET ring: %w", err)
 	}
-	return &Live{tp: tp, iface: iface, linkTypes: map[int]layers.LinkType{}}, nil
+	return l, nil
 }
 
-// AttachEBPF attaches a loaded socket filter program.
+func (l *Live) setUpRing(rc RingConfig) error {
+	if err := unix.SetsockoptInt(l.fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return fmt.Errorf("TPACKET_V3: %w", err)
+	}
+	const frameSize = 1 << 11 // only a hint in V3: frames are packed in blocks
+	req := unix.TpacketReq3{
+		Block_size:     uint32(rc.BlockSize),
+		Block_nr:       uint32(rc.Blocks),
+		Frame_size:     frameSize,
+		Frame_nr:       uint32(rc.BlockSize / frameSize * rc.Blocks),
+		Retire_blk_tov: uint32(max(1, rc.BlockTimeout/time.Millisecond)),
+	}
+	if err := unix.SetsockoptTpacketReq3(l.fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return fmt.Errorf("PACKET_RX_RING: %w", err)
+	}
+	ring, err := unix.Mmap(l.fd, 0, rc.BlockSize*rc.Blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("mmap: %w", err)
+	}
+	l.ring = ring
+	return nil
+}
+
+// AttachEBPF attaches a loaded socket filter program and starts the capture.
 func (l *Live) AttachEBPF(progFD int) error {
-	if err := l.tp.SetEBPF(int32(progFD)); err != nil {
+	if err := unix.SetsockoptInt(l.fd, unix.SOL_SOCKET, unix.SO_ATTACH_BPF, progFD); err != nil {
 		return fmt.Errorf("attach eBPF socket filter: %w", err)
 	}
-	return nil
+	return l.bind()
 }
 
-// AttachClassic attaches a classic BPF filter.
+// AttachClassic attaches a classic BPF filter and starts the capture.
 func (l *Live) AttachClassic(prog []bpf.RawInstruction) error {
-	if err := l.tp.SetBPF(prog); err != nil {
+	if len(prog) == 0 {
+		return errors.New("attach classic BPF filter: empty program")
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: (*unix.SockFilter)(unsafe.Pointer(&prog[0]))}
+	if err := unix.SetsockoptSockFprog(l.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
 		return fmt.Errorf("attach classic BPF filter: %w", err)
 	}
+	return l.bind()
+}
+
+func (l *Live) bind() error {
+	if l.bound {
+		return nil
+	}
+	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: l.ifindex}
+	if err := unix.Bind(l.fd, &sa); err != nil {
+		return fmt.Errorf("bind AF_PACKET socket: %w", err)
+	}
+	l.bound = true
 	return nil
 }
 
-// ReadFrame returns the next frame; its Data is valid until the next call.
-func (l *Live) ReadFrame() (Frame, error) {
-	data, ci, err := l.tp.ZeroCopyReadPacketData()
-	if err != nil {
-		if errors.Is(err, afpacket.ErrTimeout) {
-			return Frame{}, ErrTimeout
-		}
-		return Frame{}, err
-	}
-	lt, ok := l.linkTypes[ci.InterfaceIndex]
-	if !ok {
-		lt = linkTypeOf(ci.InterfaceIndex)
-		l.linkTypes[ci.InterfaceIndex] = lt
-	}
-	return Frame{Data: data, Timestamp: ci.Timestamp, Length: ci.Length, LinkType: lt}, nil
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// blockStatus is the block's status word, which the kernel writes; read
+// and written atomically because it hands the block between the two.
+func (l *Live) blockStatus(b int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&l.ring[b*l.blkSize+blockStatusOff]))
 }
+
+// ReadFrame returns the next frame; its Data points into the ring and is
+// valid until the next call. It returns ErrTimeout when no block came
+// within the poll timeout.
+func (l *Live) ReadFrame() (Frame, error) {
+	for l.left == 0 {
+		if l.holding {
+			// Hand the block back and move on.
+			atomic.StoreUint32(l.blockStatus(l.cur), unix.TP_STATUS_KERNEL)
+			l.holding = false
+			l.cur = (l.cur + 1) % l.blocks
+		}
+		if err := l.waitBlock(); err != nil {
+			return Frame{}, err
+		}
+	}
+	base := l.cur * l.blkSize
+	h := l.ring[base+int(l.next):]
+	next := binary.NativeEndian.Uint32(h[frameNextOff:])
+	sec := binary.NativeEndian.Uint32(h[frameSecOff:])
+	nsec := binary.NativeEndian.Uint32(h[frameNsecOff:])
+	snaplen := binary.NativeEndian.Uint32(h[frameSnaplenOff:])
+	wireLen := binary.NativeEndian.Uint32(h[frameLenOff:])
+	mac := binary.NativeEndian.Uint16(h[frameMacOff:])
+	hatype := binary.NativeEndian.Uint16(h[sllHatypeOff:])
+	l.left--
+	l.next += next
+	return Frame{
+		Data:      h[mac : uint32(mac)+snaplen : uint32(mac)+snaplen],
+		Timestamp: time.Unix(int64(sec), int64(nsec)),
+		Length:    int(wireLen),
+		LinkType:  linkTypeOf(hatype),
+	}, nil
+}
+
+// waitBlock waits for the current block to be handed to us.
+func (l *Live) waitBlock() error {
+	for atomic.LoadUint32(l.blockStatus(l.cur))&unix.TP_STATUS_USER == 0 {
+		fds := [1]unix.PollFd{{Fd: int32(l.fd), Events: unix.POLLIN | unix.POLLERR}}
+		n, err := unix.Poll(fds[:], l.pollMS)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("poll: %w", err)
+		}
+		if n == 0 {
+			return ErrTimeout
+		}
+		if fds[0].Revents&unix.POLLERR != 0 {
+			return errors.New("poll: socket error")
+		}
+	}
+	base := l.cur * l.blkSize
+	l.left = binary.NativeEndian.Uint32(l.ring[base+blockNumPktsOff:])
+	l.next = binary.NativeEndian.Uint32(l.ring[base+blockFirstPktOff:])
+	l.holding = true
+	return nil
+}
+
+// BlockDone reports that the frames read so far end a block: the next
+// ReadFrame may wait for the kernel. A pipeline that batches its output
+// flushes it here, so nothing waits on a quiet host longer than a block's
+// timeout.
+func (l *Live) BlockDone() bool { return l.left == 0 }
 
 // linkTypeOf maps a device's ARPHRD type to the framing AF_PACKET SOCK_RAW
 // gives: a link header for Ethernet-like devices (loopback included), none
 // for raw-IP devices (tun, WireGuard, ipip).
-func linkTypeOf(ifindex int) layers.LinkType {
-	iface, err := net.InterfaceByIndex(ifindex)
-	if err != nil {
-		return layers.LinkTypeEthernet
-	}
-	b, err := os.ReadFile("/sys/class/net/" + iface.Name + "/type")
-	if err != nil {
-		return layers.LinkTypeEthernet
-	}
-	switch t, _ := strconv.Atoi(strings.TrimSpace(string(b))); t {
-	case 65534, 778, 776, 768, 769: // ARPHRD_NONE, IPGRE, SIT, TUNNEL, TUNNEL6
+func linkTypeOf(hatype uint16) layers.LinkType {
+	switch hatype {
+	case unix.ARPHRD_NONE, unix.ARPHRD_IPGRE, unix.ARPHRD_SIT, unix.ARPHRD_TUNNEL, unix.ARPHRD_TUNNEL6:
 		return layers.LinkTypeRaw
 	}
 	return layers.LinkTypeEthernet
@@ -104,15 +227,24 @@ func linkTypeOf(ifindex int) layers.LinkType {
 
 // Stats reads the kernel's counters, summed since the socket opened.
 func (l *Live) Stats() (KernelStats, error) {
-	_, v3, err := l.tp.SocketStats()
+	st, err := unix.GetsockoptTpacketStatsV3(l.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
 	if err != nil {
-		return KernelStats{}, err
+		return KernelStats{}, fmt.Errorf("PACKET_STATISTICS: %w", err)
 	}
-	return KernelStats{Packets: uint64(v3.Packets()), Drops: uint64(v3.Drops()), Freezes: uint64(v3.QueueFreezes())}, nil
+	// The kernel counts drops in tp_packets too.
+	l.packets += uint64(st.Packets)
+	l.drops += uint64(st.Drops)
+	l.freezes += uint64(st.Freeze_q_cnt)
+	return KernelStats{Packets: l.packets, Drops: l.drops, Freezes: l.freezes}, nil
 }
 
 // Close closes the socket and unmaps the ring.
 func (l *Live) Close() error {
-	l.tp.Close()
-	return nil
+	var errs []error
+	if l.ring != nil {
+		errs = append(errs, unix.Munmap(l.ring))
+		l.ring = nil
+	}
+	errs = append(errs, unix.Close(l.fd))
+	return errors.Join(errs...)
 }

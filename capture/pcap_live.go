@@ -71,6 +71,10 @@ func (p *Pcap) ReadFrame() (Frame, error) {
 	return Frame{Data: data, Timestamp: ci.Timestamp, Length: ci.Length, LinkType: p.lt}, nil
 }
 
+// BlockDone is always true: libpcap does not say where its buffer ends, so
+// a pipeline that batches its output flushes after every frame.
+func (p *Pcap) BlockDone() bool { return true }
+
 // Stats returns libpcap's counters.
 func (p *Pcap) Stats() (KernelStats, error) {
 	s, err := p.h.Stats()

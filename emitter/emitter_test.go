@@ -2,6 +2,7 @@ package emitter
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -54,6 +55,10 @@ func TestUDPDatagrams(t *testing.T) {
 	u.Emit(segment("http://h/a"))
 	u.Emit(segment("http://h/" + strings.Repeat("x", MaxDocumentBytes))) // over the limit
 	u.Emit(segment("http://h/b"))
+	if u.Sent != 0 || u.Pending() != 2 {
+		t.Fatalf("before the flush: sent %d, pending %d", u.Sent, u.Pending())
+	}
+	u.Flush()
 	docs, bad := d.Wait(2, 2*time.Second)
 	if len(docs) != 2 || len(bad) != 0 || u.Sent != 2 || u.TooLarge != 1 {
 		t.Fatalf("docs %d bad %v sent %d too large %d", len(docs), bad, u.Sent, u.TooLarge)
@@ -62,6 +67,43 @@ func TestUDPDatagrams(t *testing.T) {
 		t.Errorf("second document: %s", docs[1])
 	}
 }
+
+func TestUDPBatchesKeepEveryDatagramInOrder(t *testing.T) {
+	// More than two batches, with a document over the limit in the middle
+	// of one: each segment is its own datagram, in order, none lost.
+	d := testutil.StartFakeDaemon(t)
+	u, err := NewUDP(d.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	const n = 2*udpBatch + 7
+	for i := range n {
+		u.Emit(segment(fmt.Sprintf("http://h/%d", i)))
+		if i == udpBatch+3 {
+			u.Emit(segment("http://h/" + strings.Repeat("x", MaxDocumentBytes)))
+		}
+	}
+	if u.Sent != 2*udpBatch || u.Pending() != n-2*udpBatch {
+		t.Errorf("full batches not sent on their own: sent %d, pending %d", u.Sent, u.Pending())
+	}
+	u.Flush()
+	docs, bad := d.Wait(n, 5*time.Second)
+	if len(docs) != n || len(bad) != 0 || u.Sent != n || u.TooLarge != 1 {
+		t.Fatalf("docs %d bad %v sent %d too large %d", len(docs), bad, u.Sent, u.TooLarge)
+	}
+	for i, doc := range docs {
+		if want := fmt.Sprintf(`"url":"http://h/%d"`, i); !bytes.Contains(doc, []byte(want)) {
+			t.Fatalf("datagram %d: want %s in %s", i, want, doc)
+		}
+	}
+	if a := testing.AllocsPerRun(200, func() { u.Emit(segment0); u.Flush() }); a != 0 {
+		t.Errorf("Emit and Flush: %v allocations", a)
+	}
+}
+
+// segment0 is built once, so AllocsPerRun counts only the sending.
+var segment0 = segment("http://h/zero")
 
 func TestUDPWithoutDaemonCountsAndGoesOn(t *testing.T) {
 	// A port nobody listens on: the kernel answers with ICMP, and the next
@@ -81,6 +123,7 @@ func TestUDPWithoutDaemonCountsAndGoesOn(t *testing.T) {
 	for range 100 {
 		u.Emit(segment("http://h/a"))
 	}
+	u.Flush()
 	if u.SendErrors == 0 || u.Sent+u.SendErrors != 100 {
 		t.Errorf("sent %d errors %d", u.Sent, u.SendErrors)
 	}
@@ -139,9 +182,11 @@ func TestDaemonRestartedAndSlow(t *testing.T) {
 	}
 	defer u.Close()
 	u.Emit(segment("http://h/before"))
+	u.Flush()
 	l.Close()
 	for range 10 {
 		u.Emit(segment("http://h/away"))
+		u.Flush()
 	}
 	if u.SendErrors == 0 {
 		t.Error("no send error while the daemon was away")
@@ -153,6 +198,7 @@ func TestDaemonRestartedAndSlow(t *testing.T) {
 	defer l.Close()
 	sent := u.Sent
 	u.Emit(segment("http://h/after"))
+	u.Flush()
 	buf := make([]byte, 65536)
 	l.SetReadDeadline(time.Now().Add(2 * time.Second))
 	n, err := l.Read(buf)
@@ -177,6 +223,7 @@ func TestDaemonRestartedAndSlow(t *testing.T) {
 	for range 200000 {
 		v.Emit(segment("http://h/flood"))
 	}
+	v.Flush()
 	took := time.Since(start)
 	t.Logf("200,000 sends to a daemon that does not read: %v, sent %d, errors %d (%v)", took, v.Sent, v.SendErrors, v.LastError)
 	if v.Sent+v.SendErrors != 200000 || took > 10*time.Second {

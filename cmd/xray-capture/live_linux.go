@@ -25,6 +25,9 @@ import (
 // liveSource is a capture ring or handle.
 type liveSource interface {
 	ReadFrame() (capture.Frame, error)
+	// BlockDone reports that the next read may wait for the kernel: the
+	// moment to send what is batched.
+	BlockDone() bool
 	Stats() (capture.KernelStats, error)
 	Close() error
 }
@@ -68,7 +71,7 @@ func runLive(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) er
 			}
 		}()
 	}
-	readErr := pumpLive(cmd.Context(), src, t, publish)
+	readErr := pumpLive(cmd.Context(), src, t, publish, sinks.flush)
 	t.Close(time.Now())
 	publish()
 	if sinks.summary != nil {
@@ -145,20 +148,27 @@ func attachEBPF(src *capture.Live, ports []uint16, log *slog.Logger) error {
 // interval, the wall clock stands in for packet time, so that timeouts and
 // idle connections still expire on a quiet host.
 // Counters are published for the metrics every 4096 frames and on every
-// quiet poll interval.
-func pumpLive(ctx context.Context, src liveSource, t *segmenter.Tracker, publish func()) error {
+// quiet poll interval. Batched segments are flushed at the end of every
+// ring block and on every quiet poll interval: a segment waits at most for
+// the rest of its block, which the kernel hands over within the ring's
+// block timeout.
+func pumpLive(ctx context.Context, src liveSource, t *segmenter.Tracker, publish, flush func()) error {
 	var n uint64
 	for ctx.Err() == nil {
 		f, err := src.ReadFrame()
 		if err != nil {
 			if errors.Is(err, capture.ErrTimeout) {
 				t.Advance(time.Now())
+				flush()
 				publish()
 				continue
 			}
 			return err
 		}
 		t.HandleFrame(f)
+		if src.BlockDone() {
+			flush()
+		}
 		if n++; n&4095 == 0 {
 			publish()
 		}

@@ -148,6 +148,15 @@ func openSinks(o *Options) (*sinkSet, func() error, error) {
 	return s, closeAll, nil
 }
 
+// flush sends the batched datagrams and writes out buffered JSON lines, so
+// that a live reader of --output sees them as they come.
+func (s *sinkSet) flush() {
+	s.udp.Flush()
+	if s.lines != nil {
+		s.lines.Flush()
+	}
+}
+
 func (s *sinkSet) sink() segmenter.Sink {
 	tee := emitter.Tee{s.udp}
 	if s.lines != nil {
