@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -30,6 +31,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--port", "80", "--service-name", "s", "--engine", "magic"}, nil, `--engine "magic"`},
 		{[]string{"--port", "80", "--service-name", "s", "--ring-size-mb", "0"}, nil, "--ring-size-mb 0"},
 		{[]string{"--port", "80", "--service-name", "s", "--log-level", "loud"}, nil, `--log-level "loud"`},
+		{[]string{"--port", "80", "--service-name", "s", "--daemon-address", "off"}, nil, "the segments go nowhere"},
+		{[]string{"--port", "80", "--service-name", "s", "--daemon-address", "off", "-o", "-", "--centralized-sampling", "on"}, nil, "centralized sampling needs the daemon"},
 	} {
 		_, _, err := runCLI(t, tc.env, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -112,5 +115,21 @@ func TestSummaryLine(t *testing.T) {
 	want := "xray-capture: packets=24 connections=1 requests=9 segments=9 unpaired_responses=1 daemon_sent=9\n"
 	if stderr != want {
 		t.Errorf("summary:\n got %q\nwant %q", stderr, want)
+	}
+
+	// Without a daemon: the segments go to the file only, and the summary
+	// says the daemon was off.
+	out := filepath.Join(t.TempDir(), "segments.jsonl")
+	_, stderr, err = runCLI(t, nil, "--read", filepath.Join(captures, "midstream.pcap"), "--port", "8080",
+		"--service-name", "s", "--daemon-address", "off", "--output", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = "xray-capture: packets=24 connections=1 requests=9 segments=9 unpaired_responses=1 daemon=off\n"
+	if stderr != want {
+		t.Errorf("summary with the daemon off:\n got %q\nwant %q", stderr, want)
+	}
+	if b, err := os.ReadFile(out); err != nil || bytes.Count(b, []byte("\n")) != 9 {
+		t.Errorf("--output with the daemon off: %d lines, %v", bytes.Count(b, []byte("\n")), err)
 	}
 }

@@ -56,7 +56,9 @@ type kernelStats interface {
 func takeSnapshot(t *segmenter.Tracker, sinks *sinkSet, src kernelStats, ready bool) snapshot {
 	t.SyncStats()
 	s := snapshot{stats: t.Stats, ready: ready}
-	s.sent, s.sendErrs, s.tooBig = sinks.udp.Sent, sinks.udp.SendErrors, sinks.udp.TooLarge
+	if sinks.udp != nil {
+		s.sent, s.sendErrs, s.tooBig = sinks.udp.Sent, sinks.udp.SendErrors, sinks.udp.TooLarge
+	}
 	if src != nil {
 		s.kernel, _ = src.Stats()
 	}

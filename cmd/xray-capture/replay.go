@@ -97,8 +97,8 @@ func newPipeline(ctx context.Context, o *Options, live bool, log *slog.Logger) (
 	return nil, nil, nil, err
 }
 
-// sinkSet is where segments go: the daemon always, a JSON-lines file and
-// the --print view if asked.
+// sinkSet is where segments go: the daemon unless it is off, a JSON-lines
+// file, the --print view and the --summary table if asked.
 type sinkSet struct {
 	udp     *emitter.UDP
 	lines   *emitter.JSONLines
@@ -107,11 +107,14 @@ type sinkSet struct {
 }
 
 func openSinks(o *Options) (*sinkSet, func() error, error) {
-	udp, err := emitter.NewUDP(o.DaemonAddress.UDP)
-	if err != nil {
-		return nil, nil, err
+	s := &sinkSet{}
+	if o.DaemonAddress.UDP != "" {
+		udp, err := emitter.NewUDP(o.DaemonAddress.UDP)
+		if err != nil {
+			return nil, nil, err
+		}
+		s.udp = udp
 	}
-	s := &sinkSet{udp: udp}
 	if o.Print {
 		s.print = emitter.NewPrinter(o.Stdout)
 	}
@@ -126,7 +129,7 @@ func openSinks(o *Options) (*sinkSet, func() error, error) {
 	default:
 		f, err := os.Create(o.Output)
 		if err != nil {
-			udp.Close()
+			s.closeUDP()
 			return nil, nil, fmt.Errorf("--output: %w", err)
 		}
 		out = f
@@ -142,23 +145,35 @@ func openSinks(o *Options) (*sinkSet, func() error, error) {
 		if out != nil {
 			errs = append(errs, out.Close())
 		}
-		errs = append(errs, udp.Close())
+		errs = append(errs, s.closeUDP())
 		return errors.Join(errs...)
 	}
 	return s, closeAll, nil
 }
 
+func (s *sinkSet) closeUDP() error {
+	if s.udp == nil {
+		return nil
+	}
+	return s.udp.Close()
+}
+
 // flush sends the batched datagrams and writes out buffered JSON lines, so
 // that a live reader of --output sees them as they come.
 func (s *sinkSet) flush() {
-	s.udp.Flush()
+	if s.udp != nil {
+		s.udp.Flush()
+	}
 	if s.lines != nil {
 		s.lines.Flush()
 	}
 }
 
 func (s *sinkSet) sink() segmenter.Sink {
-	tee := emitter.Tee{s.udp}
+	var tee emitter.Tee
+	if s.udp != nil {
+		tee = append(tee, s.udp)
+	}
 	if s.lines != nil {
 		tee = append(tee, s.lines)
 	}
@@ -169,7 +184,7 @@ func (s *sinkSet) sink() segmenter.Sink {
 		tee = append(tee, s.summary)
 	}
 	if len(tee) == 1 {
-		return s.udp
+		return tee[0]
 	}
 	return tee
 }
@@ -256,6 +271,10 @@ func printSummary(w io.Writer, st *segmenter.Stats, sinks *sinkSet, ks *capture.
 		fmt.Fprintf(&b, " kernel_drops=%d ring_freezes=%d", ks.Drops, ks.Freezes)
 	}
 	u := sinks.udp
+	if u == nil {
+		fmt.Fprintln(w, b.String()+" daemon=off")
+		return
+	}
 	fmt.Fprintf(&b, " daemon_sent=%d", u.Sent)
 	if u.SendErrors > 0 {
 		fmt.Fprintf(&b, " daemon_send_errors=%d (%v)", u.SendErrors, u.LastError)

@@ -127,7 +127,16 @@ X-Ray SDKs, overrides the service name.`,
 			if _, err := naming.NewFixed(opts.ServiceName); err != nil {
 				return fmt.Errorf("--service-name %q: %w", opts.ServiceName, err)
 			}
-			if opts.DaemonAddress, err = emitter.ParseDaemonAddress(daemon); err != nil {
+			if daemon == "off" {
+				// Replaying a capture into a file needs no daemon.
+				if opts.Output == "" && !opts.Print && !opts.Summary {
+					return errors.New("--daemon-address off: give --output, --print or --summary, or the segments go nowhere")
+				}
+				if opts.Centralized == "on" {
+					return errors.New("--daemon-address off: centralized sampling needs the daemon")
+				}
+				opts.DaemonAddress = emitter.DaemonAddress{}
+			} else if opts.DaemonAddress, err = emitter.ParseDaemonAddress(daemon); err != nil {
 				return err
 			}
 			if opts.ResponseTimeout <= 0 || opts.IdleTimeout <= 0 {
@@ -185,7 +194,7 @@ X-Ray SDKs, overrides the service name.`,
 	f.StringSliceVarP(&ports, "port", "p", nil, "server port(s) of the app, e.g. 8080 or 80,8080 (repeatable); required")
 	f.StringVar(&opts.ServiceName, "service-name", "", "segment name (overridden by AWS_XRAY_TRACING_NAME); required")
 	f.StringVar(&opts.DynamicNaming, "dynamic-naming", "", "name segments after the Host header when it matches this pattern (* and ?)")
-	f.StringVar(&daemon, "daemon-address", emitter.DefaultDaemonAddress, "X-Ray daemon, host:port or \"tcp:host:port udp:host:port\" (the TCP one serves sampling rules)")
+	f.StringVar(&daemon, "daemon-address", emitter.DefaultDaemonAddress, "X-Ray daemon, host:port or \"tcp:host:port udp:host:port\" (the TCP one serves sampling rules), or off (segments only to --output, --print or --summary)")
 	f.StringVarP(&opts.Output, "output", "o", "", "also write segments as JSON lines to this file (- for stdout)")
 	f.DurationVar(&opts.ResponseTimeout, "response-timeout", segmenter.DefaultResponseTimeout, "a request unanswered this long is sent as a timeout")
 	f.DurationVar(&opts.IdleTimeout, "idle-timeout", segmenter.DefaultIdleTimeout, "forget a connection silent this long (at least the response timeout)")

@@ -39,6 +39,9 @@ func newSampler(ctx context.Context, o *Options, live bool, log *slog.Logger) (s
 // daemonAnswers reports whether something listens on the daemon's TCP
 // address (its sampling proxy).
 func daemonAnswers(addr string) bool {
+	if addr == "" { // --daemon-address off
+		return false
+	}
 	c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
 	if err != nil {
 		return false
