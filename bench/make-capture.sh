@@ -25,7 +25,9 @@ capture() {
   sleep 1
   local rps
   rps=$(wrk_run "$clins" "$url" "$SECONDS_OF_TRAFFIC")
-  sleep 0.5
+  # libpcap hands over a ring block when it fills or after its timeout;
+  # what is still in the ring when tcpdump stops is lost without a count.
+  sleep 2
   kill -INT $tcpdump
   wait $tcpdump || true
   nginx_stop

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Offline benchmark (issue 7): replays the standard captures with
+# xray-capture and with tshark in the same run, and prints for each the
+# transactions per CPU-second (user + system time of the whole process),
+# peak RSS, and whether every transaction of nginx's access log was found.
+# xray-capture runs twice: segments to a JSON-lines file with the daemon
+# off (what tshark does: extract to a file), and segments sent to a UDP
+# listener as to a daemon.
+# Usage: bench/offline.sh   (after bench/make-capture.sh; as root)
+source "$(dirname "$0")/lib.sh"
+need_root
+install_packages
+build
+cd "$BENCH_DIR"
+for c in lo veth; do
+  [ -f $c.pcap ] || { echo "$0: $BENCH_DIR/$c.pcap is missing: run bench/make-capture.sh first" >&2; exit 1; }
+done
+
+# measure NAME CMD... runs CMD under /usr/bin/time, its output to NAME.out
+# and NAME.err, and sets CPU (user + system seconds) and RSS (peak, MiB).
+measure() {
+  local name=$1
+  shift
+  /usr/bin/time -f "%U %S %M" -o "$name.time" "$@" >"$name.out" 2>"$name.err"
+  read -r CPU RSS < <(awk '{printf "%.3f %.1f\n", $1 + $2, $3 / 1024}' "$name.time")
+}
+
+printf '| capture | tool | transactions found | CPU s | transactions per CPU-s | peak RSS MiB |\n|---|---|---|---|---|---|\n'
+for c in lo veth; do
+  n=$(wc -l <$c.access.log)
+  "$BIN/benchtool" listen -addr 127.0.0.1:39001 -out $c.listen.json &
+  listener=$!
+  sleep 0.2
+  measure $c.xray-file "$BIN/xray-capture" -r $c.pcap -p $PORT --service-name bench \
+    --daemon-address off --output $c.xray.jsonl
+  file_cpu=$CPU file_rss=$RSS
+  measure $c.xray-udp "$BIN/xray-capture" -r $c.pcap -p $PORT --service-name bench --daemon-address 127.0.0.1:39001
+  udp_cpu=$CPU udp_rss=$RSS
+  kill -INT $listener
+  wait $listener
+  measure $c.tshark tshark -r $c.pcap -n -Y http -T fields -E separator=/t \
+    -e frame.number -e http.request.method -e http.request.uri -e http.x_forwarded_for -e ip.src \
+    -e http.response.code -e http.request_in
+  ts_cpu=$CPU ts_rss=$RSS
+  "$BIN/benchtool" compare -log $c.access.log -xray $c.xray.jsonl -tshark $c.tshark.out >$c.compare.txt ||
+    { cat $c.compare.txt >&2; exit 1; }
+  xray_found=$(awk '/^xray-capture:/ {print $2 - $4}' $c.compare.txt)
+  ts_found=$(awk '/^tshark:/ {print $2 - $4}' $c.compare.txt)
+  udp_got=$(sed 's/.*"datagrams":\([0-9]*\).*/\1/' $c.listen.json)
+  row() { awk -v c="$1" -v t="$2" -v f="$3" -v n="$n" -v s="$4" -v m="$5" \
+    'BEGIN {printf "| %s | %s | %d of %d | %.2f | %.0f | %.0f |\n", c, t, f, n, s, n / s, m}'; }
+  row $c "xray-capture, to a file" "$xray_found" "$file_cpu" "$file_rss"
+  row $c "xray-capture, to a UDP daemon ($udp_got datagrams)" "$udp_got" "$udp_cpu" "$udp_rss"
+  row $c "tshark" "$ts_found" "$ts_cpu" "$ts_rss"
+  awk -v c=$c -v a="$file_cpu" -v b="$udp_cpu" -v t="$ts_cpu" \
+    'BEGIN {printf "| %s | ratio to tshark | | | %.0fx to a file, %.0fx to the daemon | |\n", c, t / a, t / b}'
+done
