@@ -35,7 +35,7 @@ var ErrNotCapture = errors.New("not a pcap or pcapng file")
 // FileSource reads a pcap or pcapng file, gzipped or not.
 type FileSource struct {
 	f        *os.File
-	pcap     *pcapgo.Reader
+	pcap     *pcapReader
 	ng       *pcapgo.NgReader
 	linkType layers.LinkType
 	ngTypes  []layers.LinkType // per pcapng interface, looked up once
@@ -60,8 +60,10 @@ func OpenFile(path string) (*FileSource, error) {
 
 func newFileSource(f *os.File) (*FileSource, error) {
 	br := bufio.NewReaderSize(f, 1<<20)
-	var r io.Reader = br
 	magic, err := br.Peek(4)
+	// After the peek, a plain file is read straight into the record
+	// reader's buffer, not through bufio's.
+	r := io.MultiReader(io.LimitReader(br, int64(br.Buffered())), f)
 	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, zerr := gzip.NewReader(br)
 		if zerr != nil {
@@ -86,11 +88,11 @@ func newFileSource(f *os.File) (*FileSource, error) {
 		s.linkType = s.ng.LinkType()
 		return s, nil
 	}
-	s.pcap, err = pcapgo.NewReader(r)
+	s.pcap, err = newPcapReader(r, pcapBufferSize)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotCapture, err)
 	}
-	s.linkType = s.pcap.LinkType()
+	s.linkType = s.pcap.linkType
 	return s, nil
 }
 
@@ -107,7 +109,8 @@ func (s *FileSource) ReadFrame() (Frame, error) {
 			lt = s.ngLinkType(ci.InterfaceIndex)
 		}
 	} else {
-		data, ci, err = s.pcap.ZeroCopyReadPacketData()
+		data, ci.Timestamp, ci.Length, err = s.pcap.next()
+		ci.CaptureLength = len(data)
 	}
 	if err != nil {
 		if errors.Is(err, io.EOF) && len(data) == 0 && ci.CaptureLength == 0 {

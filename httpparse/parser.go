@@ -719,14 +719,14 @@ func (p *Parser) header(line []byte, fr *framing) Reason {
 		// "Name : value" and the like. Servers reject these; the request
 		// still gets that rejection as its response, so the message is kept
 		// unless the bad name might be a framing header.
-		t := bytes.TrimRight(name, " \t")
+		t := trimRightOWS(name)
 		if equalFold(t, "content-length") || equalFold(t, "transfer-encoding") {
 			return ReasonHeaderLine
 		}
 		fr.lastFraming = false
 		return ReasonNone
 	}
-	value := bytes.Trim(line[colon+1:], " \t")
+	value := TrimOWS(line[colon+1:])
 	fr.lastFraming = false
 	switch len(name) {
 	case 4:
@@ -771,7 +771,7 @@ func (fr *framing) addContentLength(v []byte) Reason {
 		} else {
 			item, v = v, nil
 		}
-		n, ok := parseDecimal(bytes.Trim(item, " \t"))
+		n, ok := parseDecimal(TrimOWS(item))
 		if !ok {
 			return ReasonContentLength
 		}
@@ -795,7 +795,7 @@ func (fr *framing) addTransferEncoding(v []byte) {
 		} else {
 			item, v = v, nil
 		}
-		item = bytes.Trim(item, " \t")
+		item = TrimOWS(item)
 		if len(item) == 0 {
 			continue
 		}
@@ -974,7 +974,7 @@ func parseChunkSize(line []byte) (int64, bool) {
 	if i := bytes.IndexByte(line, ';'); i >= 0 {
 		line = line[:i]
 	}
-	line = bytes.Trim(line, " \t")
+	line = TrimOWS(line)
 	if len(line) == 0 || len(line) > 15 {
 		return 0, false
 	}
@@ -1147,4 +1147,31 @@ func equalFold(b []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// TrimOWS removes optional whitespace (spaces and tabs, RFC 9110 §5.6.3)
+// from both ends. A loop, not bytes.Trim: the cutset version was a tenth
+// of a replay's parsing time.
+func TrimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	return trimRightOWS(b)
+}
+
+func trimRightOWS(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// PathOf is a request target without its query or fragment.
+func PathOf(target []byte) []byte {
+	for i, c := range target {
+		if c == '?' || c == '#' {
+			return target[:i]
+		}
+	}
+	return target
 }

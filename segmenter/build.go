@@ -94,10 +94,7 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 // appendURL builds http.request.url: "http://" + Host as sent (the server's
 // address when there is none) + the path as on the wire, without the query.
 func appendURL(dst []byte, r *pendingReq, c *conn) []byte {
-	target := r.get(r.target)
-	if i := bytes.IndexAny(target, "?#"); i >= 0 {
-		target = target[:i]
-	}
+	target := httpparse.PathOf(r.get(r.target))
 	switch {
 	case r.expect.Connect:
 		dst = append(dst, "http://"...)

@@ -548,10 +548,7 @@ func (t *Tracker) sample(m *httpparse.Message, headerSampled int8) sampling.Deci
 		t.Stats.NotSampledHeader++
 		return sampling.Decision{}
 	}
-	path := m.Target
-	if i := bytes.IndexAny(path, "?#"); i >= 0 {
-		path = path[:i]
-	}
+	path := httpparse.PathOf(m.Target)
 	t.sreq = sampling.Request{Host: m.Host, Method: m.Method, Path: path, ServiceName: t.nameBuf, ServiceType: t.origin}
 	d := t.cfg.Sampler.Sample(m.Start, &t.sreq)
 	if d.Sampled {
@@ -620,7 +617,7 @@ func firstForwarded(v []byte) []byte {
 	if i := bytes.IndexByte(v, ','); i >= 0 {
 		v = v[:i]
 	}
-	return bytes.Trim(v, " \t")
+	return httpparse.TrimOWS(v)
 }
 
 // loseStep stops pairing new requests on c: from here on the order of
