@@ -139,7 +139,9 @@ type tx struct {
 	status              int
 }
 
-func (t tx) String() string { return fmt.Sprintf("%s %s %d from %s", t.method, t.uri, t.status, t.client) }
+func (t tx) String() string {
+	return fmt.Sprintf("%s %s %d from %s", t.method, t.uri, t.status, t.client)
+}
 
 // compare reads nginx's access log (the ground truth: see bench/nginx.conf
 // for its format) and checks the transactions of xray-capture's JSON lines
