@@ -17,10 +17,13 @@ type Stats struct {
 	UnknownLink uint64 // frames of a link type the decoder does not know
 	OtherPort   uint64 // TCP segments to or from none of the configured ports
 
-	Connections   uint64 // connections tracked
-	Midstream     uint64 // connections picked up without their SYN
-	ConnTableFull uint64 // connections evicted (the oldest) to make room at the bound
-	IdleClosed    uint64 // connections closed for idleness
+	Connections uint64 // connections tracked
+	// OpenConnections is how many are tracked now (a gauge, set by
+	// SyncStats; not in Counters).
+	OpenConnections uint64
+	Midstream       uint64 // connections picked up without their SYN
+	ConnTableFull   uint64 // connections evicted (the oldest) to make room at the bound
+	IdleClosed      uint64 // connections closed for idleness
 	// HeaderEvictions: partial header blocks of the oldest connections
 	// dropped to make room in the parsers' buffer budget.
 	HeaderEvictions uint64

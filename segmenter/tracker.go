@@ -807,4 +807,5 @@ func (t *Tracker) SyncStats() {
 	b := t.cfg.Budget
 	t.Stats.OutOfOrder, t.Stats.Retransmitted, t.Stats.ReassemblyOverflows = b.OutOfOrder, b.Retransmitted, b.Overflows
 	t.Stats.GapBytes, t.Stats.AckGaps = b.GapBytes, b.AckGaps
+	t.Stats.OpenConnections = uint64(len(t.conns))
 }

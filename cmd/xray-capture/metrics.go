@@ -98,6 +98,7 @@ func newFunnel(box *statsBox) *funnel {
 		"tooLarge":    desc("segments_too_large_total", "Segments over 64,000 bytes, not sent."),
 		"evictions":   desc("evictions_total", "State given up because a bound was reached, by bound.", "bound"),
 		"ready":       desc("ready", "1 once capture runs."),
+		"open":        desc("connections_open", "TCP connections tracked now."),
 	}}
 }
 
@@ -158,6 +159,7 @@ func (f *funnel) Collect(ch chan<- prometheus.Metric) {
 		ready = 1
 	}
 	ch <- prometheus.MustNewConstMetric(f.descs["ready"], prometheus.GaugeValue, ready)
+	ch <- prometheus.MustNewConstMetric(f.descs["open"], prometheus.GaugeValue, float64(st.OpenConnections))
 }
 
 // serveMetrics serves /metrics and /healthz on addr until ctx is done.

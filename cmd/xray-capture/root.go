@@ -205,7 +205,7 @@ X-Ray SDKs, overrides the service name.`,
 	f.IntVar(&opts.HeaderBufferMB, "max-header-buffer-mb", 0, "MiB held for header blocks split across packets, all connections together (default: a quarter of --max-memory-mb)")
 	f.StringVarP(&opts.Interface, "interface", "i", "", "capture on this interface only (default: all interfaces)")
 	f.StringVar(&opts.Engine, "engine", "auto", "packet filter: auto (eBPF, else classic BPF), ebpf, cbpf, or pcap (libpcap builds)")
-	f.IntVar(&opts.RingMB, "ring-size-mb", 32, "size of the AF_PACKET ring in MiB")
+	f.IntVar(&opts.RingMB, "ring-size-mb", 16, "size of the AF_PACKET ring in MiB")
 	f.BoolVar(&opts.Print, "print", false, "also print one line per request on stdout")
 	f.BoolVar(&opts.Summary, "summary", false, "print a per-route table (requests, error and fault rates, p50/p90/p99 latency) at the end, and live on SIGUSR1")
 	f.StringVar(&opts.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
