@@ -2,6 +2,7 @@ package segmenter
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,14 @@ func (d *discardSink) Emit(s *Segment) {
 // keepAliveFrames builds n GET/200 exchanges on one connection as Ethernet
 // frames: request, response, and the client's pure ACK.
 func keepAliveFrames(t testing.TB, n int) (handshake [][]byte, exchanges [][3][]byte) {
+	const request = "GET /api/items?id=7 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\nX-Forwarded-For: 203.0.113.7\r\nAccept: */*\r\n\r\n"
+	const response = "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"ok\":true}\r\n"
+	return exchangeFrames(t, n, request, response)
+}
+
+// exchangeFrames builds n exchanges of the given request and response
+// bytes (each sent as one frame) on one connection.
+func exchangeFrames(t testing.TB, n int, request, response string) (handshake [][]byte, exchanges [][3][]byte) {
 	t.Helper()
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, EthernetType: layers.EthernetTypeIPv4}
 	frame := func(fromClient bool, seq, ack uint32, syn bool, payload string) []byte {
@@ -44,8 +53,6 @@ func keepAliveFrames(t testing.TB, n int) (handshake [][]byte, exchanges [][3][]
 		}
 		return append([]byte(nil), buf.Bytes()...)
 	}
-	const request = "GET /api/items?id=7 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\nX-Forwarded-For: 203.0.113.7\r\nAccept: */*\r\n\r\n"
-	const response = "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"ok\":true}\r\n"
 	cseq, sseq := uint32(1000), uint32(9000)
 	handshake = [][]byte{frame(true, cseq, 0, true, ""), frame(false, sseq, cseq+1, true, "")}
 	cseq++
@@ -128,4 +135,53 @@ func BenchmarkTrackerKeepAlive(b *testing.B) {
 		i++
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/transaction")
+}
+
+// BenchmarkAppendJSON encodes a typical segment: the encoder alone.
+func BenchmarkAppendJSON(b *testing.B) {
+	s := &Segment{Name: []byte("shop"), Method: []byte("GET"), URL: []byte("http://shop.example/api/items"),
+		UserAgent: []byte("Mozilla/5.0 (X11; Linux x86_64)"), ClientIP: []byte("203.0.113.7"), XForwardedFor: true,
+		HasResponse: true, Status: 200, ContentLength: 13, SDKVersion: "bench",
+		Start: time.Unix(1700000000, 123456000), End: time.Unix(1700000000, 125456000)}
+	copy(s.ID[:], "0123456789abcdef")
+	copy(s.TraceID[:], "1-6553f100-0123456789abcdef01234567")
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = s.AppendJSON(buf[:0])
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+// BenchmarkTrackerPipelined sends four pipelined requests in one frame and
+// their four responses in the next: the pairing FIFO at work.
+func BenchmarkTrackerPipelined(b *testing.B) {
+	const request = "GET /api/items HTTP/1.1\r\nHost: shop.example\r\n\r\n"
+	const response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	hs, batches := exchangeFrames(b, 5000, strings.Repeat(request, 4), strings.Repeat(response, 4))
+	b.ReportAllocs()
+	ts := time.Unix(1700000000, 0)
+	var tr *Tracker
+	var sink *discardSink
+	i := len(batches)
+	for b.Loop() {
+		if i == len(batches) {
+			b.StopTimer()
+			tr, sink = newBenchTracker(b)
+			for _, f := range hs {
+				tr.HandleFrame(capture.Frame{Data: f, Timestamp: ts, Length: len(f), LinkType: layers.LinkTypeEthernet})
+			}
+			i = 0
+			b.StartTimer()
+		}
+		for _, f := range batches[i] {
+			ts = ts.Add(100 * time.Microsecond)
+			tr.HandleFrame(capture.Frame{Data: f, Timestamp: ts, Length: len(f), LinkType: layers.LinkTypeEthernet})
+		}
+		i++
+	}
+	if sink.n == 0 {
+		b.Fatal("no segment")
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/4, "ns/transaction")
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // runCLI runs the real command, as a user would, with env as the environment.
-func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, err error) {
+func runCLI(t testing.TB, env map[string]string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	cmd := newRootCmd(&out, &errb, func(k string) (string, bool) {
