@@ -30,12 +30,16 @@ run_tcpdump() {
   ip netns exec $NS_LO tcpdump -i lo -w /dev/null 2>tcpdump.err &
   local pid=$!
   sleep 1
-  local rps
+  local before cpu0 rps cpu1 after
+  before=$(access_count)
+  cpu0=$(cpu_seconds $pid)
   rps=$(wrk_run $NS_LO $URL "$SECS")
   sleep 0.5
+  cpu1=$(cpu_seconds $pid)
   kill -INT $pid
   wait $pid || true
-  echo "tcpdump $rps $(awk '/dropped by kernel/ {print $1}' tcpdump.err)" >>"$RESULTS"
+  after=$(access_count)
+  echo "tcpdump $rps $(awk '/dropped by kernel/ {print $1}' tcpdump.err) $((after - before)) $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {print b - a}')" >>"$RESULTS"
 }
 
 run_xray() {
@@ -46,12 +50,14 @@ run_xray() {
   local pid=$!
   for _ in $(seq 100); do grep -q capturing xray.err && break; sleep 0.05; done
   grep -q capturing xray.err || { cat xray.err >&2; exit 1; }
-  local before cpu0 rps cpu1 after
+  local before cpu0 rps cpu1 after lcpu0 lcpu1
   before=$(access_count)
   cpu0=$(cpu_seconds $pid)
+  lcpu0=$(cpu_seconds $(pgrep -f "benchtool listen -addr 127.0.0.1:2000" | head -1))
   rps=$(wrk_run $NS_LO $URL "$SECS")
   sleep 0.5 # the last blocks retire and the last batch goes
   cpu1=$(cpu_seconds $pid)
+  lcpu1=$(cpu_seconds $(pgrep -f "benchtool listen -addr 127.0.0.1:2000" | head -1))
   kill -TERM $pid
   wait $pid
   after=$(access_count)
@@ -62,7 +68,7 @@ run_xray() {
   datagrams=$(sed 's/.*"datagrams":\([0-9]*\).*/\1/' listen.json)
   p50=$(sed 's/.*"p50":\([0-9.e+-]*\).*/\1/' listen.json)
   p99=$(sed 's/.*"p99":\([0-9.e+-]*\).*/\1/' listen.json)
-  echo "xray $rps $drops $((after - before)) $datagrams $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {print b - a}') $p50 $p99" >>"$RESULTS"
+  echo "xray $rps $drops $((after - before)) $datagrams $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {print b - a}') $p50 $p99 $(awk -v a="$lcpu0" -v b="$lcpu1" 'BEGIN {print b - a}')" >>"$RESULTS"
 }
 
 for r in $(seq 1 "$ROUNDS"); do
@@ -74,12 +80,12 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 nginx_stop
 
-echo "| run | requests/s | kernel drops | requests served | segments received | agent CPU per 1,000 requests | latency p50 / p99 |"
+echo "| run | requests/s | kernel drops | requests served | segments received | CPU per request: capturer (listener) | segment latency p50 / p99 |"
 echo "|---|---|---|---|---|---|---|"
 awk '
   $1 == "none" { printf "| wrk alone | %.0f | | | | | |\n", $2 }
-  $1 == "tcpdump" { printf "| tcpdump -w /dev/null | %.0f | %s | | | | |\n", $2, $3 }
-  $1 == "xray" { printf "| xray-capture | %.0f | %s | %d | %d | %.2f ms (%.2f us per request) | %.2f / %.2f ms |\n", $2, $3, $4, $5, $6 / $4 * 1e6, $6 / $4 * 1e6, $7, $8 }
+  $1 == "tcpdump" { printf "| tcpdump -w /dev/null | %.0f | %s | %d | | %.2f us | |\n", $2, $3, $4, $5 / $4 * 1e6 }
+  $1 == "xray" { printf "| xray-capture | %.0f | %s | %d | %d | %.2f us (%.2f us) | %.2f / %.2f ms |\n", $2, $3, $4, $5, $6 / $4 * 1e6, $9 / $4 * 1e6, $7, $8 }
 ' "$RESULTS"
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 none=$(awk '$1 == "none" {print $2}' "$RESULTS" | median)
