@@ -72,7 +72,6 @@ func listen(args []string) error {
 	if err != nil {
 		return err
 	}
-	c.SetReadBuffer(32 << 20)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	go func() { <-stop; c.Close() }()
@@ -95,6 +94,15 @@ func listen(args []string) error {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return err
+	}
+	// 32 MiB of receive buffer, past net.core.rmem_max (as root), so that
+	// a replay's bursts are not dropped here while the listener sleeps.
+	var bufErr error
+	rc.Control(func(fd uintptr) {
+		bufErr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
+	})
+	if bufErr != nil {
+		c.SetReadBuffer(32 << 20) // without root: what rmem_max allows
 	}
 	for {
 		var got int
