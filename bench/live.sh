@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Live benchmark (issue 7): nginx + wrk at full rate on a namespace's
 # loopback, in rounds; each round runs wrk alone, beside
-# `tcpdump -w /dev/null`, and beside xray-capture (every request traced,
-# segments sent to a counting UDP listener), in an order that rotates per
-# round. Prints requests/s for each run, the median ratios, kernel drops,
+# `tcpdump -w /dev/null`, beside xray-capture (every request traced,
+# segments sent to a counting UDP listener), and beside xray-capture with
+# the daemon off (segments to a file: the capture's own cost, without the
+# daemon's UDP, which costs the same whoever sends), in an order that
+# rotates per round. Prints requests/s for each run, the median ratios, kernel drops,
 # segments received against requests served (nginx's access log), the
 # agent's CPU time per 1,000 requests, and how long after the packet that
 # completed its response each segment reached the listener.
@@ -71,12 +73,29 @@ run_xray() {
   echo "xray $rps $drops $((after - before)) $datagrams $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {print b - a}') $p50 $p99 $(awk -v a="$lcpu0" -v b="$lcpu1" 'BEGIN {print b - a}')" >>"$RESULTS"
 }
 
+run_xray_file() {
+  ip netns exec $NS_LO "$BIN/xray-capture" --port $PORT --service-name bench --sampling=false \
+    --daemon-address off --output live.jsonl 2>xray.err &
+  local pid=$!
+  for _ in $(seq 100); do grep -q capturing xray.err && break; sleep 0.05; done
+  grep -q capturing xray.err || { cat xray.err >&2; exit 1; }
+  local before cpu0 rps cpu1 after
+  before=$(access_count)
+  cpu0=$(cpu_seconds $pid)
+  rps=$(wrk_run $NS_LO $URL "$SECS")
+  sleep 0.5
+  cpu1=$(cpu_seconds $pid)
+  kill -TERM $pid
+  wait $pid
+  after=$(access_count)
+  echo "xrayfile $rps $(sed -n 's/.* kernel_drops=\([0-9]*\).*/\1/p' xray.err) $((after - before)) $(wc -l <live.jsonl) $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {print b - a}')" >>"$RESULTS"
+}
+
+modes=(run_none run_tcpdump run_xray run_xray_file)
 for r in $(seq 1 "$ROUNDS"); do
-  case $((r % 3)) in
-    1) run_none; run_tcpdump; run_xray ;;
-    2) run_tcpdump; run_xray; run_none ;;
-    0) run_xray; run_none; run_tcpdump ;;
-  esac
+  for i in 0 1 2 3; do
+    ${modes[$(((r + i) % 4))]}
+  done
 done
 nginx_stop
 
@@ -86,6 +105,7 @@ awk '
   $1 == "none" { printf "| wrk alone | %.0f | | | | | |\n", $2 }
   $1 == "tcpdump" { printf "| tcpdump -w /dev/null | %.0f | %s | %d | | %.2f us | |\n", $2, $3, $4, $5 / $4 * 1e6 }
   $1 == "xray" { printf "| xray-capture | %.0f | %s | %d | %d | %.2f us (%.2f us) | %.2f / %.2f ms |\n", $2, $3, $4, $5, $6 / $4 * 1e6, $9 / $4 * 1e6, $7, $8 }
+  $1 == "xrayfile" { printf "| xray-capture, daemon off | %.0f | %s | %d | %d | %.2f us | |\n", $2, $3, $4, $5, $6 / $4 * 1e6 }
 ' "$RESULTS"
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 none=$(awk '$1 == "none" {print $2}' "$RESULTS" | median)
@@ -93,9 +113,13 @@ tcpd=$(awk '$1 == "tcpdump" {print $2}' "$RESULTS" | median)
 xray=$(awk '$1 == "xray" {print $2}' "$RESULTS" | median)
 ratio=$(paste <(awk '$1 == "xray" {print $2}' "$RESULTS") <(awk '$1 == "tcpdump" {print $2}' "$RESULTS") | awk '{print $1 / $2}' | median)
 us=$(awk '$1 == "xray" {print $6 / $4 * 1e6}' "$RESULTS" | median)
+xfile=$(awk '$1 == "xrayfile" {print $2}' "$RESULTS" | median)
+ratio_file=$(paste <(awk '$1 == "xrayfile" {print $2}' "$RESULTS") <(awk '$1 == "tcpdump" {print $2}' "$RESULTS") | awk '{print $1 / $2}' | median)
+us_file=$(awk '$1 == "xrayfile" {print $6 / $4 * 1e6}' "$RESULTS" | median)
 p99=$(awk '$1 == "xray" {print $8}' "$RESULTS" | median)
 echo
-echo "median requests/s: wrk alone $none, beside tcpdump $tcpd, beside xray-capture $xray"
+echo "median requests/s: wrk alone $none, beside tcpdump $tcpd, beside xray-capture $xray, beside xray-capture with the daemon off $xfile"
 echo "median ratio xray-capture / tcpdump (same round): $ratio; xray-capture / alone: $(awk -v a="$xray" -v b="$none" 'BEGIN {printf "%.3f", a / b}')"
-echo "median agent CPU per traced request: $us us; median latency p99: $p99 ms"
-awk '$1 == "xray" && ($3 != 0 || $4 != $5) {bad = 1} END {print bad ? "NOT every served request was traced, or the kernel dropped" : "every run: zero kernel drops, every served request traced"}' "$RESULTS"
+echo "median ratio xray-capture with the daemon off / tcpdump (same round): $ratio_file"
+echo "median agent CPU per traced request: $us us (daemon off: $us_file us); median latency p99: $p99 ms"
+awk '($1 == "xray" || $1 == "xrayfile") && ($3 != 0 || $4 != $5) {bad = 1} END {print bad ? "NOT every served request was traced, or the kernel dropped" : "every run: zero kernel drops, every served request traced"}' "$RESULTS"

@@ -135,15 +135,6 @@ func listen(args []string) error {
 				lat = append(lat, float64(now.UnixNano())/1e6-end*1e3)
 			}
 		}
-		if got < batch {
-			// Caught up: wait a millisecond for more rather than be woken
-			// by every datagram. The listener stands in for the daemon,
-			// whose cost is the same whoever sends the segments (an SDK or
-			// xray-capture); this keeps it from weighing on the server
-			// being measured. Latency is taken on receipt, so it
-			// includes this wait.
-			time.Sleep(time.Millisecond)
-		}
 	}
 	slices.Sort(lat)
 	res := map[string]any{"datagrams": n, "rejected": bad, "latency_ms": map[string]float64{
