@@ -6,9 +6,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/xray-capture/xray-capture/segmenter"
 )
@@ -84,12 +81,11 @@ func checkHostPort(s string) error {
 // pauses (the end of a ring block, a quiet poll, the end of a file), so a
 // segment waits at most that long.
 type UDP struct {
-	conn *net.UDPConn
-	fd   int
-	buf  []byte // the batch's datagrams, back to back
-	ends []int  // where each datagram in buf ends
-	iovs []unix.Iovec
-	msgs []unix.Mmsghdr
+	conn  *net.UDPConn
+	fd    int
+	buf   []byte // the batch's datagrams, back to back
+	ends  []int  // where each datagram in buf ends
+	batch        // the system's way to send the batch
 
 	Sent, SendErrors, TooLarge uint64
 	LastError                  error
@@ -113,7 +109,7 @@ func NewUDP(addr string) (*UDP, error) {
 		return nil, fmt.Errorf("daemon address %s: %w", addr, err)
 	}
 	u := &UDP{conn: conn, fd: -1, buf: make([]byte, 0, udpBatchBytes+len(Header)+MaxDocumentBytes+4096),
-		ends: make([]int, 0, udpBatch), iovs: make([]unix.Iovec, udpBatch), msgs: make([]unix.Mmsghdr, udpBatch)}
+		ends: make([]int, 0, udpBatch), batch: newBatch(udpBatch)}
 	rc, err := conn.SyscallConn()
 	if err == nil {
 		err = rc.Control(func(fd uintptr) { u.fd = int(fd) })
@@ -149,42 +145,18 @@ func (u *UDP) Pending() int { return len(u.ends) }
 // daemon's port answered unreachable) is counted in SendErrors; the rest of
 // the batch still goes.
 func (u *UDP) Flush() {
-	n := len(u.ends)
-	if n == 0 {
+	if len(u.ends) == 0 {
 		return
 	}
-	// The iovecs point into buf, so they are built only now that buf no
-	// longer grows.
-	start := 0
-	for i, end := range u.ends {
-		u.iovs[i].Base = &u.buf[start]
-		u.iovs[i].SetLen(end - start)
-		u.msgs[i].Hdr.Iov = &u.iovs[i]
-		u.msgs[i].Hdr.SetIovlen(1)
-		start = end
-	}
-	for i := 0; i < n; {
-		// The fd is non-blocking (Go's runtime sets it so): a full socket
-		// buffer returns EAGAIN instead of parking the capture goroutine.
-		// A raw call, because a batch keeps the kernel busy for long
-		// enough (about 100 µs) that the runtime would otherwise hand
-		// our P to another thread, which spins looking for work: that
-		// cost more CPU than the sends.
-		r, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&u.msgs[i])), uintptr(n-i), 0, 0, 0)
-		if errno != 0 || r == 0 {
-			u.SendErrors++
-			u.LastError = errno
-			if errno == 0 {
-				u.LastError = errors.New("sendmmsg sent nothing")
-			}
-			i++
-			continue
-		}
-		u.Sent += uint64(r)
-		i += int(r)
-	}
+	u.send()
 	u.buf = u.buf[:0]
 	u.ends = u.ends[:0]
+}
+
+// refused counts a datagram the kernel did not take.
+func (u *UDP) refused(err error) {
+	u.SendErrors++
+	u.LastError = err
 }
 
 // Close sends what is batched and closes the socket.

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchtool is the benchmark scripts' helper (bench/*.sh):
 //
 //	benchtool listen -addr A -out F      count the datagrams a daemon would get, with latency
