@@ -24,7 +24,7 @@ REPORT=$BENCH_DIR/report.md
   echo '```'
   echo "$(nproc) CPUs: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "$(free -g | awk '/Mem:/ {print $2}') GiB, Linux $(uname -r), $(go version | cut -d' ' -f3)"
-  echo "$(nginx -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(tshark -v | head -1), $(tcpdump --version | head -1)"
+  echo "$(nginx -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(tshark -v 2>/dev/null | head -1), $(tcpdump --version | head -1)"
   echo '```'
   echo
   echo "## Per stage: \`go test -run '^\$' -bench . -benchmem ./capture ./reassembly ./httpparse ./segmenter ./emitter ./cmd/xray-capture\`"
