@@ -1,13 +1,18 @@
 // Package capture turns captured frames into TCP segments.
 //
-// In: frames from a Source (a pcap or pcapng file here; live AF_PACKET
-// rings later), each with its link type and capture timestamp.
+// In: frames from a Source, each with its link type and capture timestamp:
+// a pcap or pcapng file (FileSource; classic pcap records are read in
+// place from a 1 MiB buffer), a TPACKET_V3 AF_PACKET ring of our own
+// (Live, Linux; frames are read in place from the mapped blocks, and
+// BlockDone says when a block ends), or libpcap (Pcap, builds with the tag
+// pcap).
 // Out: Packet values (addresses, ports, sequence numbers, flags and the TCP
 // payload) filled in place by Decode.
 //
 // Ownership: a frame returned by Source.ReadFrame is owned by the source and
-// valid until the next ReadFrame; Packet.Payload aliases that frame. Copy
-// what must outlive the next read.
+// valid until the next ReadFrame (a ring block goes back to the kernel
+// then); Packet.Payload aliases that frame. Copy what must outlive the next
+// read.
 //
 // Decode never allocates. Sources are not safe for concurrent use: one
 // goroutine reads a source and drives the pipeline behind it.

@@ -9,8 +9,12 @@
 // Ownership: Emit encodes the segment into the emitter's own buffer before
 // returning and keeps nothing of it. Emitters are used from one goroutine.
 //
-// UDP never blocks the pipeline: the socket is written without waiting, and
-// a full socket buffer, an absent daemon or a refused datagram is counted in
-// SendErrors. A document over 64,000 bytes is not sent and is counted in
-// TooLarge.
+// UDP batches: Emit encodes into the batch and sends it when 64 datagrams
+// or 256 KiB are waiting; the caller calls Flush when its input pauses (the
+// live pump at the end of every ring block and on quiet polls, so a
+// segment waits at most a block's timeout). On Linux a batch is one
+// sendmmsg call. UDP never blocks the pipeline: the socket is written
+// without waiting, and a full socket buffer, an absent daemon or a refused
+// datagram is counted in SendErrors. A document over 64,000 bytes is not
+// sent and is counted in TooLarge.
 package emitter
