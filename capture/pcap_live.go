@@ -30,8 +30,13 @@ func OpenPcap(iface string, ports []uint16, rc RingConfig) (*Pcap, error) {
 		return nil, fmt.Errorf("libpcap on %s: %w", iface, err)
 	}
 	defer in.CleanUp()
+	// Immediate mode makes libpcap use TPACKET_V2, whose frames are each
+	// as large as the snap length: with 262,144 a 16 MiB buffer held 64
+	// packets and a small burst overflowed it (kernel drops in the
+	// end-to-end test). 65,600 covers the largest loopback packet (MTU
+	// 65,536 plus a link header) and holds four times the packets.
 	for _, set := range []error{
-		in.SetSnapLen(262144),
+		in.SetSnapLen(65600),
 		in.SetTimeout(rc.PollTimeout),
 		in.SetBufferSize(rc.BlockSize * rc.Blocks),
 		in.SetImmediateMode(true),
