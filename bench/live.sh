@@ -28,67 +28,67 @@ RESULTS=$BENCH_DIR/live.tsv
 
 run_none() { echo "none $(wrk_run $NS_LO $URL "$SECS")" >>"$RESULTS"; }
 
+# traffic PID [LISTENER] runs wrk beside PID and sets RPS, CPU (PID's CPU
+# seconds meanwhile, and until the last ring blocks retire and the last
+# batch goes), LCPU (the same for LISTENER) and BEFORE (nginx's log count
+# before). The caller stops PID, then takes SERVED=$(served).
+traffic() {
+  local pid=$1 listener=${2:-} cpu0 lcpu0=0
+  BEFORE=$(access_count)
+  cpu0=$(cpu_seconds "$pid")
+  [ -z "$listener" ] || lcpu0=$(cpu_seconds "$listener")
+  RPS=$(wrk_run $NS_LO $URL "$SECS")
+  sleep 0.5
+  CPU=$(awk -v a="$cpu0" -v b="$(cpu_seconds "$pid")" 'BEGIN {print b - a}')
+  LCPU=0
+  [ -z "$listener" ] || LCPU=$(awk -v a="$lcpu0" -v b="$(cpu_seconds "$listener")" 'BEGIN {print b - a}')
+}
+served() { echo $(($(access_count) - BEFORE)); }
+
+# start_agent ARGS... starts xray-capture in the namespace with ARGS and
+# waits until it captures; AGENT is its pid.
+start_agent() {
+  ip netns exec $NS_LO "$BIN/xray-capture" --port $PORT --service-name bench --sampling=false "$@" 2>xray.err &
+  AGENT=$!
+  for _ in $(seq 100); do grep -q capturing xray.err && break; sleep 0.05; done
+  grep -q capturing xray.err || { cat xray.err >&2; exit 1; }
+}
+kernel_drops() { sed -n 's/.* kernel_drops=\([0-9]*\).*/\1/p' xray.err; }
+
 run_tcpdump() {
   ip netns exec $NS_LO tcpdump -i lo -w /dev/null 2>tcpdump.err &
   local pid=$!
   sleep 1
-  local before cpu0 rps cpu1 after
-  before=$(access_count)
-  cpu0=$(cpu_seconds $pid)
-  rps=$(wrk_run $NS_LO $URL "$SECS")
-  sleep 0.5
-  cpu1=$(cpu_seconds $pid)
+  traffic $pid
   kill -INT $pid
   wait $pid || true
-  after=$(access_count)
-  echo "tcpdump $rps $(awk '/dropped by kernel/ {print $1}' tcpdump.err) $((after - before)) $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {print b - a}')" >>"$RESULTS"
+  echo "tcpdump $RPS $(awk '/dropped by kernel/ {print $1}' tcpdump.err) $(served) $CPU" >>"$RESULTS"
 }
 
 run_xray() {
   ip netns exec $NS_LO "$BIN/benchtool" listen -addr 127.0.0.1:2000 -out listen.json &
   local listener=$!
-  ip netns exec $NS_LO "$BIN/xray-capture" --port $PORT --service-name bench --sampling=false \
-    --daemon-address 127.0.0.1:2000 --centralized-sampling off 2>xray.err &
-  local pid=$!
-  for _ in $(seq 100); do grep -q capturing xray.err && break; sleep 0.05; done
-  grep -q capturing xray.err || { cat xray.err >&2; exit 1; }
-  local before cpu0 rps cpu1 after lcpu0 lcpu1
-  before=$(access_count)
-  cpu0=$(cpu_seconds $pid)
-  lcpu0=$(cpu_seconds $(pgrep -f "benchtool listen -addr 127.0.0.1:2000" | head -1))
-  rps=$(wrk_run $NS_LO $URL "$SECS")
-  sleep 0.5 # the last blocks retire and the last batch goes
-  cpu1=$(cpu_seconds $pid)
-  lcpu1=$(cpu_seconds $(pgrep -f "benchtool listen -addr 127.0.0.1:2000" | head -1))
-  kill -TERM $pid
-  wait $pid
-  after=$(access_count)
+  start_agent --daemon-address 127.0.0.1:2000 --centralized-sampling off
+  traffic $AGENT $listener
+  kill -TERM $AGENT
+  wait $AGENT
+  local n
+  n=$(served)
   kill -INT $listener
   wait $listener
-  local drops datagrams p50 p99
-  drops=$(sed -n 's/.* kernel_drops=\([0-9]*\).*/\1/p' xray.err)
+  local datagrams p50 p99
   datagrams=$(sed 's/.*"datagrams":\([0-9]*\).*/\1/' listen.json)
   p50=$(sed 's/.*"p50":\([0-9.e+-]*\).*/\1/' listen.json)
   p99=$(sed 's/.*"p99":\([0-9.e+-]*\).*/\1/' listen.json)
-  echo "xray $rps $drops $((after - before)) $datagrams $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {print b - a}') $p50 $p99 $(awk -v a="$lcpu0" -v b="$lcpu1" 'BEGIN {print b - a}')" >>"$RESULTS"
+  echo "xray $RPS $(kernel_drops) $n $datagrams $CPU $p50 $p99 $LCPU" >>"$RESULTS"
 }
 
 run_xray_file() {
-  ip netns exec $NS_LO "$BIN/xray-capture" --port $PORT --service-name bench --sampling=false \
-    --daemon-address off --output live.jsonl 2>xray.err &
-  local pid=$!
-  for _ in $(seq 100); do grep -q capturing xray.err && break; sleep 0.05; done
-  grep -q capturing xray.err || { cat xray.err >&2; exit 1; }
-  local before cpu0 rps cpu1 after
-  before=$(access_count)
-  cpu0=$(cpu_seconds $pid)
-  rps=$(wrk_run $NS_LO $URL "$SECS")
-  sleep 0.5
-  cpu1=$(cpu_seconds $pid)
-  kill -TERM $pid
-  wait $pid
-  after=$(access_count)
-  echo "xrayfile $rps $(sed -n 's/.* kernel_drops=\([0-9]*\).*/\1/p' xray.err) $((after - before)) $(wc -l <live.jsonl) $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {print b - a}')" >>"$RESULTS"
+  start_agent --daemon-address off --output live.jsonl
+  traffic $AGENT
+  kill -TERM $AGENT
+  wait $AGENT
+  echo "xrayfile $RPS $(kernel_drops) $(served) $(wc -l <live.jsonl) $CPU" >>"$RESULTS"
 }
 
 modes=(run_none run_tcpdump run_xray run_xray_file)
