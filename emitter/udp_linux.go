@@ -31,8 +31,8 @@ func (u *UDP) send() {
 		start = end
 	}
 	for i := 0; i < n; {
-		// The fd is non-blocking (Go's runtime sets it so): a full socket
-		// buffer returns EAGAIN instead of parking the capture goroutine.
+		// The fd is non-blocking: a full socket buffer returns EAGAIN
+		// instead of stopping the capture.
 		// A raw call, because a batch keeps the kernel busy for long
 		// enough (about 100 µs) that the runtime would otherwise hand
 		// our P to another thread, which spins looking for work: that
