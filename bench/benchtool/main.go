@@ -19,18 +19,9 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/xray-capture/xray-capture/emitter"
-	"github.com/xray-capture/xray-capture/internal/testutil"
 )
 
 func main() {
@@ -53,125 +44,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "benchtool:", err)
 		os.Exit(1)
 	}
-}
-
-// listen receives datagrams until SIGTERM or SIGINT, then writes a JSON
-// summary: datagrams, rejected ones, and how long after its end_time (the
-// capture time of the packet that completed the response) each segment
-// arrived. The header is checked on every datagram as the daemon checks
-// it; the body is parsed as JSON on one datagram in 64, to keep the
-// listener's CPU out of the live measurement.
-func listen(args []string) error {
-	fs := flag.NewFlagSet("listen", flag.ExitOnError)
-	addr := fs.String("addr", "127.0.0.1:2000", "UDP address")
-	out := fs.String("out", "", "summary file (default stdout)")
-	fs.Parse(args)
-	ua, err := net.ResolveUDPAddr("udp", *addr)
-	if err != nil {
-		return err
-	}
-	c, err := net.ListenUDP("udp", ua)
-	if err != nil {
-		return err
-	}
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	go func() { <-stop; c.Close() }()
-
-	var n, bad int
-	var lat []float64 // milliseconds
-	// recvmmsg, 64 datagrams per call: the listener shares the CPUs with
-	// the server being measured, so it should cost it little.
-	const batch = 64
-	bufs := make([][]byte, batch)
-	iovs := make([]unix.Iovec, batch)
-	msgs := make([]unix.Mmsghdr, batch)
-	for i := range bufs {
-		bufs[i] = make([]byte, 65536)
-		iovs[i].Base = &bufs[i][0]
-		iovs[i].SetLen(len(bufs[i]))
-		msgs[i].Hdr.Iov = &iovs[i]
-		msgs[i].Hdr.SetIovlen(1)
-	}
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	// 32 MiB of receive buffer, past net.core.rmem_max (as root), so that
-	// a replay's bursts are not dropped here while the listener sleeps.
-	var bufErr error
-	rc.Control(func(fd uintptr) {
-		bufErr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
-	})
-	if bufErr != nil {
-		c.SetReadBuffer(32 << 20) // without root: what rmem_max allows
-	}
-	for {
-		var got int
-		var rerr error
-		err := rc.Read(func(fd uintptr) bool {
-			r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), batch, unix.MSG_DONTWAIT, 0, 0)
-			if errno == unix.EAGAIN {
-				return false
-			}
-			if errno != 0 {
-				rerr = errno
-			}
-			got = int(r)
-			return true
-		})
-		if err != nil || rerr != nil {
-			break
-		}
-		now := time.Now()
-		for i := range got {
-			d := bufs[i][:msgs[i].Len]
-			n++
-			if !bytes.HasPrefix(d, []byte(emitter.Header)) || n%64 == 0 {
-				if _, err := testutil.CheckDatagram(d); err != nil {
-					bad++
-					continue
-				}
-			}
-			if end, ok := numberAfter(d, `"end_time":`); ok {
-				lat = append(lat, float64(now.UnixNano())/1e6-end*1e3)
-			}
-		}
-	}
-	slices.Sort(lat)
-	res := map[string]any{"datagrams": n, "rejected": bad, "latency_ms": map[string]float64{
-		"p50": quantile(lat, 0.50), "p99": quantile(lat, 0.99), "max": quantile(lat, 1)}}
-	w := io.Writer(os.Stdout)
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
-	}
-	return json.NewEncoder(w).Encode(res)
-}
-
-func numberAfter(b []byte, key string) (float64, bool) {
-	i := bytes.Index(b, []byte(key))
-	if i < 0 {
-		return 0, false
-	}
-	b = b[i+len(key):]
-	j := bytes.IndexAny(b, ",}")
-	if j < 0 {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(string(b[:j]), 64)
-	return v, err == nil
-}
-
-func quantile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
 }
 
 // tx is what the access log, xray-capture and tshark can all say about one
