@@ -3,14 +3,14 @@
 # with the machine and the commands to $BENCH_DIR/report.md (also printed):
 # the per-stage Go benchmarks, the standard captures, the offline replay
 # against tshark, the live runs beside nginx + wrk, and the memory with
-# 10,000 idle connections. About 10 minutes on a 2-core machine.
+# 10,000 idle connections. About 15 minutes on a 2-core machine.
 # Usage: bench/run-all.sh [seconds of traffic per capture, default 10]
 # BENCH_QUICK=1 runs everything briefly (CI's check that the scripts work;
 # its figures mean nothing).
 source "$(dirname "$0")/lib.sh"
 need_root
 CAPTURE_SECONDS=${1:-10}
-LIVE_ARGS="5 5"
+LIVE_ARGS="9 5"
 IDLE_CONNS=10000
 BENCH_FLAGS=()
 if [ "${BENCH_QUICK:-}" = 1 ]; then
