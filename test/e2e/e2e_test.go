@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,7 @@ type env struct {
 	srv, cli *testutil.NetNS
 	daemon   *testutil.FakeDaemon
 	agent    *exec.Cmd
+	stdout   *testutil.SyncBuffer
 	stderr   *testutil.SyncBuffer
 	output   string
 	exited   chan error
@@ -75,7 +77,7 @@ func app() http.Handler {
 
 func setup(t *testing.T, engine string, extra ...string) *env {
 	testutil.Privileged(t)
-	e := &env{srv: testutil.NewNetNS(t), cli: testutil.NewNetNS(t), stderr: &testutil.SyncBuffer{}}
+	e := &env{srv: testutil.NewNetNS(t), cli: testutil.NewNetNS(t), stdout: &testutil.SyncBuffer{}, stderr: &testutil.SyncBuffer{}}
 	testutil.Link(t, e.srv, "xs0", []string{"192.0.2.1/24", "2001:db8::1/64"},
 		e.cli, "xc0", []string{"192.0.2.2/24", "2001:db8::2/64"})
 	var ln net.Listener
@@ -100,6 +102,7 @@ func setup(t *testing.T, engine string, extra ...string) *env {
 	e.agent = e.srv.Command(bin, "--port", "8080", "--service-name", "e2e", "--engine", engine, "--sampling=false",
 		"--daemon-address", e.daemon.Addr, "--output", e.output)
 	e.agent.Args = append(e.agent.Args, extra...)
+	e.agent.Stdout = e.stdout
 	e.agent.Stderr = e.stderr
 	if err := e.agent.Start(); err != nil {
 		t.Fatal(err)
@@ -363,6 +366,45 @@ func TestLiveStartErrors(t *testing.T) {
 
 // scrape reads the agent's /metrics from inside its namespace and sums
 // each metric over its labels.
+// TestSummaryOnSIGUSR1: with --summary, SIGUSR1 prints the per-route
+// table so far and the capture goes on.
+func TestSummaryOnSIGUSR1(t *testing.T) {
+	e := setup(t, "ebpf", "--summary")
+	for _, path := range []string{"/lo", "/lo", "/lo", "/status/503", "/status/503"} {
+		e.srv.Run(t, "curl", "-s", "-o", "/dev/null", "http://127.0.0.1:8080"+path)
+	}
+	if docs, bad := e.daemon.Wait(5, 10*time.Second); len(docs) != 5 || len(bad) > 0 {
+		t.Fatalf("daemon got %d segments (%v), want 5", len(docs), bad)
+	}
+	e.agent.Process.Signal(syscall.SIGUSR1)
+	// METHOD PATH REQUESTS ERROR% FAULT% P50 P90 P99
+	want := map[string][]string{"/lo": {"GET", "/lo", "3", "0.0", "0.0"}, "/status/503": {"GET", "/status/503", "2", "0.0", "100.0"}}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(want) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		for line := range strings.SplitSeq(e.stdout.String(), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 5 && want[f[1]] != nil && slices.Equal(f[:5], want[f[1]]) {
+				delete(want, f[1])
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Fatalf("SIGUSR1: no summary rows for %v in:\n%s\nstderr:\n%s", want, e.stdout.String(), e.stderr.String())
+	}
+	select {
+	case err := <-e.exited:
+		t.Fatalf("agent exited after SIGUSR1: %v", err)
+	default:
+	}
+	// Still capturing.
+	e.srv.Run(t, "curl", "-s", "-o", "/dev/null", "http://127.0.0.1:8080/after")
+	if docs, _ := e.daemon.Wait(6, 10*time.Second); len(docs) != 6 {
+		t.Errorf("daemon got %d segments after SIGUSR1, want 6", len(docs))
+	}
+	e.stop(t)
+}
+
 func (e *env) scrape(t *testing.T, addr string) map[string]float64 {
 	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, a string) (c net.Conn, err error) {
