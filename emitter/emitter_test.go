@@ -105,6 +105,42 @@ func TestUDPBatchesKeepEveryDatagramInOrder(t *testing.T) {
 // segment0 is built once, so AllocsPerRun counts only the sending.
 var segment0 = segment("http://h/zero")
 
+// The daemon socket is opened without Go's net package: IPv6 daemon
+// addresses must work as well, and names must resolve.
+func TestUDPToIPv6AndNamedDaemon(t *testing.T) {
+	for _, c := range []struct{ network, listen, host string }{
+		{"udp6", "::1", "[::1]"},
+		{"udp4", "127.0.0.1", "localhost"},
+	} {
+		l, err := net.ListenUDP(c.network, &net.UDPAddr{IP: net.ParseIP(c.listen)})
+		if err != nil {
+			t.Fatalf("%s: %v", c.listen, err)
+		}
+		defer l.Close()
+		u, err := NewUDP(fmt.Sprintf("%s:%d", c.host, l.LocalAddr().(*net.UDPAddr).Port))
+		if err != nil {
+			t.Fatalf("%s: %v", c.host, err)
+		}
+		u.Emit(segment("http://h/v6"))
+		u.Close()
+		if u.Sent != 1 || u.SendErrors != 0 {
+			t.Fatalf("%s: sent %d, errors %d (%v)", c.host, u.Sent, u.SendErrors, u.LastError)
+		}
+		l.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 65536)
+		n, err := l.Read(buf)
+		if err != nil {
+			t.Fatalf("%s: %v", c.host, err)
+		}
+		if _, err := testutil.CheckDatagram(buf[:n]); err != nil {
+			t.Errorf("%s: %v", c.host, err)
+		}
+	}
+	if _, err := NewUDP("[fe80::1%no-such-interface]:2000"); err == nil {
+		t.Error("a zone naming no interface was accepted")
+	}
+}
+
 func TestUDPWithoutDaemonCountsAndGoesOn(t *testing.T) {
 	// A port nobody listens on: the kernel answers with ICMP, and the next
 	// send reports the refusal. Nothing blocks.
