@@ -4,8 +4,9 @@
 // a pcap or pcapng file (FileSource; classic pcap records are read in
 // place from a 1 MiB buffer), a TPACKET_V3 AF_PACKET ring of our own
 // (Live, Linux; frames are read in place from the mapped blocks, and
-// BlockDone says when a block ends), or libpcap (Pcap, builds with the tag
-// pcap).
+// BlockDone says when a block ends; several rings can share the packets
+// in a fanout group, a connection to each, see StartFanout), or libpcap
+// (Pcap, builds with the tag pcap).
 // Out: Packet values (addresses, ports, sequence numbers, flags and the TCP
 // payload) filled in place by Decode.
 //

@@ -157,6 +157,44 @@ func (l *Live) bind() error {
 	return nil
 }
 
+// fanoutMode: spread by a hash of the flow, which is the same in both
+// directions, so a connection stays with one socket and the pipeline
+// behind it; reassemble fragments first, so that they hash like the rest
+// of their flow.
+const fanoutMode = unix.PACKET_FANOUT_HASH | unix.PACKET_FANOUT_FLAG_DEFRAG
+
+// StartFanout makes the socket the first of a new fanout group and returns
+// the group's id, for the other sockets' JoinFanout. The kernel picks an
+// id no group in the network namespace has, so that two agents on a host
+// never share a group (process ids can repeat across containers). The
+// socket must be started (a filter attached).
+func (l *Live) StartFanout() (uint16, error) {
+	if !l.bound {
+		return 0, errors.New("start fanout group: attach a filter first")
+	}
+	arg := (fanoutMode | unix.PACKET_FANOUT_FLAG_UNIQUEID) << 16
+	if err := unix.SetsockoptInt(l.fd, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
+		return 0, fmt.Errorf("start fanout group: %w", err)
+	}
+	v, err := unix.GetsockoptInt(l.fd, unix.SOL_PACKET, unix.PACKET_FANOUT)
+	if err != nil {
+		return 0, fmt.Errorf("fanout group id: %w", err)
+	}
+	return uint16(v), nil
+}
+
+// JoinFanout puts the socket in the fanout group a StartFanout made. The
+// socket must be started (a filter attached).
+func (l *Live) JoinFanout(id uint16) error {
+	if !l.bound {
+		return errors.New("join fanout group: attach a filter first")
+	}
+	if err := unix.SetsockoptInt(l.fd, unix.SOL_PACKET, unix.PACKET_FANOUT, int(id)|fanoutMode<<16); err != nil {
+		return fmt.Errorf("join fanout group %d: %w", id, err)
+	}
+	return nil
+}
+
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // blockStatus is the block's status word, which the kernel writes; read

@@ -1,13 +1,15 @@
 // Package emitter sends finished segments out: as UDP datagrams to the X-Ray
 // daemon, or as JSON lines to a file or stdout.
 //
-// In: *segmenter.Segment values from the Tracker's goroutine (Emit).
+// In: *segmenter.Segment values from a Tracker's goroutine (Emit).
 // Out: one datagram per segment, `{"format":"json","version":1}` + "\n" +
 // the compact JSON document (xray-spec Part A, Part B §6.1); or one JSON
 // document per line.
 //
 // Ownership: Emit encodes the segment into the emitter's own buffer before
-// returning and keeps nothing of it. Emitters are used from one goroutine.
+// returning and keeps nothing of it. A UDP emitter belongs to one
+// goroutine (each --workers pipeline has its own socket); JSONLines,
+// Printer and Summary lock, because the pipelines share them.
 //
 // UDP batches: Emit encodes into the batch and sends it when 64 datagrams
 // or 256 KiB are waiting; the caller calls Flush when its input pauses (the

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/xray-capture/xray-capture/segmenter"
@@ -12,8 +13,10 @@ import (
 // Printer writes one human-readable line per segment, like tcpdump for
 // HTTP: start time (UTC), client, method, host and path, status, latency,
 // response size and segment name. It flushes after each line, so that a
-// terminal or a pipe sees requests as they complete.
+// terminal or a pipe sees requests as they complete. It is safe for
+// concurrent use (the pipelines of --workers share it).
 type Printer struct {
+	mu  sync.Mutex
 	w   *bufio.Writer
 	buf []byte
 }
@@ -25,6 +28,8 @@ func NewPrinter(w io.Writer) *Printer {
 
 // Emit prints s.
 func (p *Printer) Emit(s *segmenter.Segment) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	b := s.Start.UTC().AppendFormat(p.buf[:0], "15:04:05.000000")
 	b = append(b, ' ')
 	b = append(b, s.ClientIP...)

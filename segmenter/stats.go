@@ -1,6 +1,7 @@
 package segmenter
 
 import (
+	"reflect"
 	"strings"
 
 	"github.com/xray-capture/xray-capture/httpparse"
@@ -57,6 +58,27 @@ type Stats struct {
 
 	// Reassembly, copied from the Budget when Counters is called.
 	OutOfOrder, Retransmitted, ReassemblyOverflows, GapBytes, AckGaps uint64
+}
+
+// Add adds every counter (and the OpenConnections gauge) of o to s: the
+// totals of several Trackers (--workers). Every field is a uint64 or an
+// array of them; a field of another kind panics, so that a new field
+// cannot be left out of the sum unnoticed.
+func (s *Stats) Add(o *Stats) {
+	dst, src := reflect.ValueOf(s).Elem(), reflect.ValueOf(o).Elem()
+	for i := range dst.NumField() {
+		d, v := dst.Field(i), src.Field(i)
+		switch d.Kind() {
+		case reflect.Uint64:
+			d.SetUint(d.Uint() + v.Uint())
+		case reflect.Array:
+			for j := range d.Len() {
+				d.Index(j).SetUint(d.Index(j).Uint() + v.Index(j).Uint())
+			}
+		default:
+			panic("segmenter.Stats." + dst.Type().Field(i).Name + ": not a counter")
+		}
+	}
 }
 
 // Counter is one named value of Stats.

@@ -3,6 +3,7 @@ package segmenter
 import (
 	"encoding/json"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -353,4 +354,43 @@ func TestBoundsEvictOldestAndBudgetHeaders(t *testing.T) {
 	}
 	t.Logf("connections evicted %d, header blocks evicted %d, budget refusals %d, held %d bytes",
 		tr.Stats.ConnTableFull, tr.Stats.HeaderEvictions, budget.Refused, budget.Used())
+}
+
+func TestStatsAddSumsEveryField(t *testing.T) {
+	var a, b Stats
+	// Distinct values in every field, through the same reflection the sum
+	// uses, and the sum checked through Counters, which names each one.
+	n := uint64(1)
+	for _, st := range []*Stats{&a, &b} {
+		v := reflect.ValueOf(st).Elem()
+		for i := range v.NumField() {
+			f := v.Field(i)
+			if f.Kind() == reflect.Array {
+				for j := range f.Len() {
+					f.Index(j).SetUint(n)
+					n++
+				}
+				continue
+			}
+			f.SetUint(n)
+			n++
+		}
+	}
+	want := map[string]uint64{}
+	for _, c := range a.Counters() {
+		want[c.Name] += c.Value
+	}
+	for _, c := range b.Counters() {
+		want[c.Name] += c.Value
+	}
+	open := a.OpenConnections + b.OpenConnections
+	a.Add(&b)
+	for _, c := range a.Counters() {
+		if c.Value != want[c.Name] {
+			t.Errorf("%s: %d, want %d", c.Name, c.Value, want[c.Name])
+		}
+	}
+	if a.OpenConnections != open {
+		t.Errorf("OpenConnections %d, want %d", a.OpenConnections, open)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,16 +33,21 @@ type liveSource interface {
 	Close() error
 }
 
-// runLive captures on the host until SIGINT or SIGTERM.
+// runLive captures on the host until SIGINT or SIGTERM, with one pipeline
+// per --workers, each on its own ring.
 func runLive(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) error {
 	if err := checkCaptureCaps(); err != nil {
 		return err
 	}
-	src, engine, err := openLive(o, log)
+	srcs, engine, err := openWorkers(o, log)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
+	defer func() {
+		for _, src := range srcs {
+			src.Close()
+		}
+	}()
 	if engine != "pcap" {
 		// libpcap builds use cgo, where capabilities cannot be dropped.
 		if err := dropAllCaps(); err != nil {
@@ -49,7 +55,7 @@ func runLive(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) er
 		}
 	}
 
-	t, sinks, closeSinks, err := newPipeline(cmd.Context(), o, true, log)
+	ps, closeSinks, err := newPipelines(cmd.Context(), o, true, len(srcs), log)
 	if err != nil {
 		return err
 	}
@@ -57,33 +63,103 @@ func runLive(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) er
 	if iface == "" {
 		iface = "all interfaces"
 	}
+	publish := make([]func(), len(ps))
+	for i, p := range ps {
+		publish[i] = func() { box.publish(i, takeSnapshot(p.t, p.sinks, srcs[i], true)) }
+		publish[i]()
+	}
 	log.Info("capturing", "interface", iface, "ports", portList(o.Ports), "engine", engine,
-		"daemon", o.DaemonAddress.UDP)
-	publish := func() { box.publish(takeSnapshot(t, sinks, src, true)) }
-	publish()
-	if sinks.summary != nil {
+		"daemon", o.DaemonAddress.UDP, "workers", len(ps))
+	summary := ps[0].sinks.summary
+	if summary != nil {
 		usr1 := make(chan os.Signal, 1)
 		signal.Notify(usr1, syscall.SIGUSR1)
 		defer signal.Stop(usr1)
 		go func() {
 			for range usr1 {
-				sinks.summary.Print(o.Stdout)
+				summary.Print(o.Stdout)
 			}
 		}()
 	}
-	readErr := pumpLive(cmd.Context(), src, t, publish, sinks.flush)
-	t.Close(time.Now())
-	publish()
-	if sinks.summary != nil {
-		sinks.summary.Print(o.Stdout)
+	// The first pipeline to fail stops the others.
+	ctx, stop := context.WithCancel(cmd.Context())
+	defer stop()
+	readErrs := make([]error, len(ps))
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Go(func() {
+			if readErrs[i] = pumpLive(ctx, srcs[i], p.t, publish[i], p.sinks.flush); readErrs[i] != nil {
+				stop()
+			}
+		})
+	}
+	wg.Wait()
+	for i, p := range ps {
+		p.t.Close(time.Now())
+		publish[i]()
+	}
+	if summary != nil {
+		summary.Print(o.Stdout)
 	}
 	sinkErr := closeSinks()
-	ks, _ := src.Stats()
-	printSummary(o.Stderr, &t.Stats, sinks, &ks)
-	if readErr != nil {
-		return fmt.Errorf("capture: %w", readErr)
+	var total snapshot
+	for i, p := range ps {
+		s := takeSnapshot(p.t, p.sinks, srcs[i], true)
+		if len(ps) > 1 {
+			// How evenly the kernel spread the connections.
+			log.Info("worker", "worker", i, "packets", s.stats.Packets, "connections", s.stats.Connections,
+				"segments", s.stats.Segments, "kernel_drops", s.kernel.Drops)
+		}
+		if i == 0 {
+			total = s
+		} else {
+			total.add(s)
+		}
+	}
+	printSummary(o.Stderr, total)
+	if err := errors.Join(readErrs...); err != nil {
+		return fmt.Errorf("capture: %w", err)
 	}
 	return sinkErr
+}
+
+// openWorkers opens a ring per --workers; more than one share a fanout
+// group, so that the kernel hands each connection to one of them.
+func openWorkers(o *Options, log *slog.Logger) ([]liveSource, string, error) {
+	var srcs []liveSource
+	closeAll := func() {
+		for _, s := range srcs {
+			s.Close()
+		}
+	}
+	var group uint16
+	var engine string
+	for i := range o.Workers {
+		src, e, err := openLive(o, log)
+		if err != nil {
+			closeAll()
+			return nil, "", err
+		}
+		srcs, engine = append(srcs, src), e
+		if o.Workers == 1 {
+			break
+		}
+		live, ok := src.(*capture.Live)
+		if !ok {
+			closeAll()
+			return nil, "", fmt.Errorf("--workers %d needs the ebpf or cbpf engine, not %s", o.Workers, e)
+		}
+		if i == 0 {
+			group, err = live.StartFanout()
+		} else {
+			err = live.JoinFanout(group)
+		}
+		if err != nil {
+			closeAll()
+			return nil, "", fmt.Errorf("--workers %d: %w", o.Workers, err)
+		}
+	}
+	return srcs, engine, nil
 }
 
 // openLive opens the ring and attaches the filter the engine asks for.

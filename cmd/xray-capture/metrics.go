@@ -20,31 +20,60 @@ import (
 	"github.com/xray-capture/xray-capture/segmenter"
 )
 
-// snapshot is a copy of every counter, taken by the capture goroutine
+// snapshot is a copy of every counter, taken by a capture goroutine
 // (which owns them) and read by the metrics endpoint and the stats log:
 // counters stay plain fields on the per-packet path.
 type snapshot struct {
 	stats                  segmenter.Stats
 	sent, sendErrs, tooBig uint64
+	lastSendErr            error
+	daemon                 bool // segments go to the daemon
 	kernel                 capture.KernelStats
+	live                   bool // kernel holds a live socket's counters
 	ready                  bool
 }
 
-type statsBox struct {
-	mu sync.Mutex
-	s  snapshot
+// add sums o into s: the pipelines of --workers.
+func (s *snapshot) add(o snapshot) {
+	s.stats.Add(&o.stats)
+	s.sent += o.sent
+	s.sendErrs += o.sendErrs
+	s.tooBig += o.tooBig
+	if s.lastSendErr == nil {
+		s.lastSendErr = o.lastSendErr
+	}
+	s.kernel.Packets += o.kernel.Packets
+	s.kernel.Drops += o.kernel.Drops
+	s.kernel.Freezes += o.kernel.Freezes
+	s.ready = s.ready && o.ready
 }
 
-func (b *statsBox) publish(s snapshot) {
+// statsBox holds the latest snapshot of each pipeline; readers get the sum.
+type statsBox struct {
+	mu    sync.Mutex
+	parts []snapshot
+}
+
+func (b *statsBox) publish(worker int, s snapshot) {
 	b.mu.Lock()
-	b.s = s
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	for len(b.parts) <= worker {
+		b.parts = append(b.parts, snapshot{})
+	}
+	b.parts[worker] = s
 }
 
 func (b *statsBox) get() snapshot {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.s
+	if len(b.parts) == 0 {
+		return snapshot{}
+	}
+	sum := b.parts[0]
+	for _, p := range b.parts[1:] {
+		sum.add(p)
+	}
+	return sum
 }
 
 // kernelStats is a live source's counters.
@@ -56,10 +85,12 @@ type kernelStats interface {
 func takeSnapshot(t *segmenter.Tracker, sinks *sinkSet, src kernelStats, ready bool) snapshot {
 	t.SyncStats()
 	s := snapshot{stats: t.Stats, ready: ready}
-	if sinks.udp != nil {
-		s.sent, s.sendErrs, s.tooBig = sinks.udp.Sent, sinks.udp.SendErrors, sinks.udp.TooLarge
+	if u := sinks.udp; u != nil {
+		s.daemon = true
+		s.sent, s.sendErrs, s.tooBig, s.lastSendErr = u.Sent, u.SendErrors, u.TooLarge, u.LastError
 	}
 	if src != nil {
+		s.live = true
 		s.kernel, _ = src.Stats()
 	}
 	return s

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,11 +61,12 @@ func runReplay(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) 
 	}
 	defer src.Close()
 
-	t, sinks, closeSinks, err := newPipeline(cmd.Context(), o, false, log)
+	ps, closeSinks, err := newPipelines(cmd.Context(), o, false, 1, log)
 	if err != nil {
 		return err
 	}
-	publish := func() { box.publish(takeSnapshot(t, sinks, nil, true)) }
+	t, sinks := ps[0].t, ps[0].sinks
+	publish := func() { box.publish(0, takeSnapshot(t, sinks, nil, true)) }
 	last, n, readErr := pump(cmd.Context(), src, t, publish)
 	t.Close(last)
 	publish()
@@ -72,29 +74,81 @@ func runReplay(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) 
 		sinks.summary.Print(o.Stdout)
 	}
 	sinkErr := closeSinks()
-	printSummary(o.Stderr, &t.Stats, sinks, nil)
+	printSummary(o.Stderr, takeSnapshot(t, sinks, nil, true))
 	if readErr != nil {
 		return fmt.Errorf("%s: after %d packets: %w", o.Read, n, readErr)
 	}
 	return sinkErr
 }
 
-// newPipeline opens the sinks and builds the tracker behind them, with its
-// sampler (live or replay rules) and plugin metadata.
-func newPipeline(ctx context.Context, o *Options, live bool, log *slog.Logger) (*segmenter.Tracker, *sinkSet, func() error, error) {
-	sinks, closeSinks, err := openSinks(o)
+// pipeline is one tracker and the sinks it feeds.
+type pipeline struct {
+	t     *segmenter.Tracker
+	sinks *sinkSet
+}
+
+// newPipelines opens the sinks and builds n trackers behind them, with
+// their sampler (live or replay rules) and plugin metadata. With n > 1
+// (--workers) each pipeline has its own daemon socket and tracker, with
+// 1/n of the memory bounds; they share the sampler (locked), the JSON
+// lines, the printer and the summary.
+func newPipelines(ctx context.Context, o *Options, live bool, n int, log *slog.Logger) ([]pipeline, func() error, error) {
+	shared, closeShared, err := openSinks(o)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
+	}
+	ps := []pipeline{{sinks: shared}}
+	closeAll := func() error {
+		errs := []error{closeShared()}
+		for _, p := range ps[1:] {
+			errs = append(errs, p.sinks.closeUDP())
+		}
+		return errors.Join(errs...)
+	}
+	for len(ps) < n {
+		s := *shared
+		if shared.udp != nil {
+			if s.udp, err = emitter.NewUDP(o.DaemonAddress.UDP); err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+		}
+		ps = append(ps, pipeline{sinks: &s})
 	}
 	sampler, err := newSampler(ctx, o, live, log)
-	if err == nil {
-		var t *segmenter.Tracker
-		if t, err = newTracker(ctx, o, sinks, sampler, log); err == nil {
-			return t, sinks, closeSinks, nil
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	if n > 1 {
+		sampler = &lockedSampler{s: sampler}
+	}
+	var md awsmeta.Metadata
+	if len(o.Plugins) > 0 {
+		md = awsmeta.Collect(ctx, awsmeta.Config{Plugins: o.Plugins, EC2Endpoint: o.EC2Endpoint,
+			BeanstalkConf: o.BeanstalkConf, ECSMetadata: os.Getenv("ECS_CONTAINER_METADATA_URI_V4"), Log: log})
+	}
+	for i := range ps {
+		if ps[i].t, err = newTracker(o, ps[i].sinks, sampler, md, i, n); err != nil {
+			closeAll()
+			return nil, nil, err
 		}
 	}
-	closeSinks()
-	return nil, nil, nil, err
+	return ps, closeAll, nil
+}
+
+// lockedSampler lets the pipelines of --workers share one sampler, so
+// that a reservoir's rate holds for the host, not per pipeline. It is
+// called once per request.
+type lockedSampler struct {
+	mu sync.Mutex
+	s  sampling.Sampler
+}
+
+func (l *lockedSampler) Sample(now time.Time, r *sampling.Request) sampling.Decision {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.s.Sample(now, r)
 }
 
 // sinkSet is where segments go: the daemon unless it is off, a JSON-lines
@@ -189,7 +243,8 @@ func (s *sinkSet) sink() segmenter.Sink {
 	return tee
 }
 
-func newTracker(ctx context.Context, o *Options, sinks *sinkSet, sampler sampling.Sampler, log *slog.Logger) (*segmenter.Tracker, error) {
+// newTracker builds pipeline i of n; it gets 1/n of the memory bounds.
+func newTracker(o *Options, sinks *sinkSet, sampler sampling.Sampler, md awsmeta.Metadata, i, n int) (*segmenter.Tracker, error) {
 	fixed, err := naming.NewFixed(o.ServiceName)
 	if err != nil {
 		return nil, err
@@ -200,12 +255,7 @@ func newTracker(ctx context.Context, o *Options, sinks *sinkSet, sampler samplin
 	}
 	ids := segmenter.NewIDGen()
 	if o.IDSeed != 0 {
-		ids = segmenter.NewSeededIDGen(o.IDSeed)
-	}
-	var md awsmeta.Metadata
-	if len(o.Plugins) > 0 {
-		md = awsmeta.Collect(ctx, awsmeta.Config{Plugins: o.Plugins, EC2Endpoint: o.EC2Endpoint,
-			BeanstalkConf: o.BeanstalkConf, ECSMetadata: os.Getenv("ECS_CONTAINER_METADATA_URI_V4"), Log: log})
+		ids = segmenter.NewSeededIDGen(o.IDSeed + uint64(i))
 	}
 	return segmenter.New(segmenter.Config{
 		Origin:          md.Origin,
@@ -217,12 +267,12 @@ func newTracker(ctx context.Context, o *Options, sinks *sinkSet, sampler samplin
 		SDKVersion:      version,
 		ResponseTimeout: o.ResponseTimeout,
 		IdleTimeout:     o.IdleTimeout,
-		MaxConnections:  o.MaxConnections,
+		MaxConnections:  max(1, o.MaxConnections/n),
 		MaxPending:      o.MaxPending,
 		Sampler:         sampler,
-		Budget: &reassembly.Budget{MaxBytes: o.ReassemblyMB << 20, MaxBytesPerStream: 1 << 20,
+		Budget: &reassembly.Budget{MaxBytes: o.ReassemblyMB << 20 / n, MaxBytesPerStream: 1 << 20,
 			MaxSegments: 1024},
-		ParseLimits: httpparse.Limits{Budget: &httpparse.Budget{MaxBytes: o.HeaderBufferMB << 20}},
+		ParseLimits: httpparse.Limits{Budget: &httpparse.Budget{MaxBytes: o.HeaderBufferMB << 20 / n}},
 	})
 }
 
@@ -253,9 +303,10 @@ func pump(ctx context.Context, src capture.Source, t *segmenter.Tracker, publish
 	}
 }
 
-// printSummary writes the end-of-replay line: the main counts, then every
+// printSummary writes the end-of-capture line: the main counts, then every
 // counter of something lost that is not zero.
-func printSummary(w io.Writer, st *segmenter.Stats, sinks *sinkSet, ks *capture.KernelStats) {
+func printSummary(w io.Writer, s snapshot) {
+	st := &s.stats
 	var b strings.Builder
 	fmt.Fprintf(&b, "xray-capture: packets=%d connections=%d requests=%d segments=%d",
 		st.Packets, st.Connections, st.Requests, st.Segments)
@@ -267,20 +318,19 @@ func printSummary(w io.Writer, st *segmenter.Stats, sinks *sinkSet, ks *capture.
 			fmt.Fprintf(&b, " %s=%d", c.Name, c.Value)
 		}
 	}
-	if ks != nil {
-		fmt.Fprintf(&b, " kernel_drops=%d ring_freezes=%d", ks.Drops, ks.Freezes)
+	if s.live {
+		fmt.Fprintf(&b, " kernel_drops=%d ring_freezes=%d", s.kernel.Drops, s.kernel.Freezes)
 	}
-	u := sinks.udp
-	if u == nil {
+	if !s.daemon {
 		fmt.Fprintln(w, b.String()+" daemon=off")
 		return
 	}
-	fmt.Fprintf(&b, " daemon_sent=%d", u.Sent)
-	if u.SendErrors > 0 {
-		fmt.Fprintf(&b, " daemon_send_errors=%d (%v)", u.SendErrors, u.LastError)
+	fmt.Fprintf(&b, " daemon_sent=%d", s.sent)
+	if s.sendErrs > 0 {
+		fmt.Fprintf(&b, " daemon_send_errors=%d (%v)", s.sendErrs, s.lastSendErr)
 	}
-	if u.TooLarge > 0 {
-		fmt.Fprintf(&b, " segments_too_large=%d", u.TooLarge)
+	if s.tooBig > 0 {
+		fmt.Fprintf(&b, " segments_too_large=%d", s.tooBig)
 	}
 	fmt.Fprintln(w, b.String())
 }

@@ -45,6 +45,7 @@ type Options struct {
 	Engine    string
 	Ring      capture.RingConfig
 	RingMB    int
+	Workers   int
 	Print     bool
 	Summary   bool
 	LogLevel  string
@@ -166,8 +167,21 @@ X-Ray SDKs, overrides the service name.`,
 			if opts.RingMB < 1 || opts.RingMB > 4096 {
 				return fmt.Errorf("--ring-size-mb %d: want 1 to 4096", opts.RingMB)
 			}
+			if opts.Workers < 1 || opts.Workers > 64 {
+				return fmt.Errorf("--workers %d: want 1 to 64", opts.Workers)
+			}
+			if opts.Workers > 1 && opts.Read != "" {
+				return errors.New("--workers: a replay runs one pipeline; it applies to live capture")
+			}
+			if opts.Workers > 1 && opts.Engine == "pcap" {
+				return errors.New("--workers needs the ebpf or cbpf engine, not pcap")
+			}
 			opts.Ring = capture.DefaultRing
-			opts.Ring.Blocks = opts.RingMB * (1 << 20) / opts.Ring.BlockSize
+			// The ring memory is shared out: each worker has its own ring.
+			opts.Ring.Blocks = opts.RingMB * (1 << 20) / opts.Ring.BlockSize / opts.Workers
+			if minMB := 4 * opts.Ring.BlockSize * opts.Workers >> 20; opts.Ring.Blocks < 4 {
+				return fmt.Errorf("--ring-size-mb %d is too small for %d workers: want at least %d", opts.RingMB, opts.Workers, minMB)
+			}
 			switch opts.Centralized {
 			case "auto", "on", "off":
 			default:
@@ -205,7 +219,8 @@ X-Ray SDKs, overrides the service name.`,
 	f.IntVar(&opts.HeaderBufferMB, "max-header-buffer-mb", 0, "MiB held for header blocks split across packets, all connections together (default: a quarter of --max-memory-mb)")
 	f.StringVarP(&opts.Interface, "interface", "i", "", "capture on this interface only (default: all interfaces)")
 	f.StringVar(&opts.Engine, "engine", "auto", "packet filter: auto (eBPF, else classic BPF), ebpf, cbpf, or pcap (libpcap builds)")
-	f.IntVar(&opts.RingMB, "ring-size-mb", 16, "size of the AF_PACKET ring in MiB")
+	f.IntVar(&opts.RingMB, "ring-size-mb", 16, "size of the AF_PACKET ring in MiB (all workers together)")
+	f.IntVar(&opts.Workers, "workers", 1, "live capture pipelines, one per core the agent may use; the kernel hands each connection to one (PACKET_FANOUT), and each has its own ring and share of the memory bounds")
 	f.BoolVar(&opts.Print, "print", false, "also print one line per request on stdout")
 	f.BoolVar(&opts.Summary, "summary", false, "print a per-route table (requests, error and fault rates, p50/p90/p99 latency) at the end, and live on SIGUSR1")
 	f.StringVar(&opts.LogLevel, "log-level", "info", "log level: debug, info, warn, error")

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -323,6 +324,28 @@ func TestLiveClassicBPF(t *testing.T) {
 	e.traffic(t, 2, 50)
 	e.checkTraffic(t, 2, 50)
 	e.stop(t)
+}
+
+// TestLiveWorkers: with --workers, the kernel spreads the connections over
+// the pipelines' rings by a hash of the flow that is the same in both
+// directions, so every request still finds its response; and each
+// pipeline gets some of them.
+func TestLiveWorkers(t *testing.T) {
+	for _, engine := range []string{"ebpf", "cbpf"} {
+		t.Run(engine, func(t *testing.T) {
+			e := setup(t, engine, "--workers", "3")
+			e.traffic(t, 8, 50) // eight keep-alive connections, and more below
+			e.checkTraffic(t, 8, 50)
+			e.stop(t)
+			for i := range 3 {
+				re := regexp.MustCompile(fmt.Sprintf(`msg=worker worker=%d packets=(\d+) connections=(\d+) segments=(\d+) kernel_drops=0`, i))
+				m := re.FindStringSubmatch(e.stderr.String())
+				if m == nil || m[3] == "0" {
+					t.Errorf("worker %d traced nothing:\n%s", i, e.stderr.String())
+				}
+			}
+		})
+	}
 }
 
 func TestLivePcap(t *testing.T) {
