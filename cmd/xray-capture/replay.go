@@ -139,16 +139,22 @@ func newPipelines(ctx context.Context, o *Options, live bool, n int, log *slog.L
 
 // lockedSampler lets the pipelines of --workers share one sampler, so
 // that a reservoir's rate holds for the host, not per pipeline. It is
-// called once per request.
+// called once per request. The pipelines' packet clocks interleave a few
+// milliseconds apart; the sampler sees the latest time any of them gave,
+// so that a reservoir's second never steps back and refills.
 type lockedSampler struct {
-	mu sync.Mutex
-	s  sampling.Sampler
+	mu     sync.Mutex
+	s      sampling.Sampler
+	latest time.Time
 }
 
 func (l *lockedSampler) Sample(now time.Time, r *sampling.Request) sampling.Decision {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.s.Sample(now, r)
+	if now.After(l.latest) {
+		l.latest = now
+	}
+	return l.s.Sample(l.latest, r)
 }
 
 // sinkSet is where segments go: the daemon unless it is off, a JSON-lines
