@@ -102,21 +102,17 @@ func runLive(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) er
 		summary.Print(o.Stdout)
 	}
 	sinkErr := closeSinks()
-	var total snapshot
 	for i, p := range ps {
+		// Again: closing the sinks sent the last batches.
 		s := takeSnapshot(p.t, p.sinks, srcs[i], true)
+		box.publish(i, s)
 		if len(ps) > 1 {
 			// How evenly the kernel spread the connections.
 			log.Info("worker", "worker", i, "packets", s.stats.Packets, "connections", s.stats.Connections,
 				"segments", s.stats.Segments, "kernel_drops", s.kernel.Drops)
 		}
-		if i == 0 {
-			total = s
-		} else {
-			total.add(s)
-		}
 	}
-	printSummary(o.Stderr, total)
+	printSummary(o.Stderr, box.get())
 	if err := errors.Join(readErrs...); err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}
@@ -142,7 +138,7 @@ func openWorkers(o *Options, log *slog.Logger) ([]liveSource, string, error) {
 		}
 		srcs, engine = append(srcs, src), e
 		if o.Workers == 1 {
-			break
+			break // no group
 		}
 		live, ok := src.(*capture.Live)
 		if !ok {
