@@ -31,6 +31,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--port", "80", "--service-name", "s", "--engine", "magic"}, nil, `--engine "magic"`},
 		{[]string{"--port", "80", "--service-name", "s", "--ring-size-mb", "0"}, nil, "--ring-size-mb 0"},
 		{[]string{"--port", "80", "--service-name", "s", "--workers", "0"}, nil, "--workers 0: want 1 to 64"},
+		{[]string{"--port", "80", "--service-name", "s", "--max-memory-mb", "40", "--ring-size-mb", "32"}, nil, "--max-memory-mb 40: the ring takes 32 MiB of it (--ring-size-mb); want at least 48"},
 		{[]string{"--port", "80", "--service-name", "s", "--workers", "2", "--read", "x.pcap"}, nil, "a replay runs one pipeline"},
 		{[]string{"--port", "80", "--service-name", "s", "--workers", "2", "--engine", "pcap"}, nil, "--workers needs the ebpf or cbpf engine"},
 		{[]string{"--port", "80", "--service-name", "s", "--workers", "8", "--ring-size-mb", "4"}, nil, "--ring-size-mb 4 is too small for 8 workers: want at least 8"},

@@ -28,8 +28,14 @@ import (
 func run(cmd *cobra.Command, o *Options) error {
 	log := newLogger(o)
 	// The Go heap's soft limit: the GC works harder near the ceiling
-	// instead of letting the heap grow past it.
-	debug.SetMemoryLimit(int64(o.MaxMemoryMB) << 20)
+	// instead of letting the heap grow past it. A live capture's ring is
+	// mapped memory outside the heap, so it comes off the limit: the
+	// ceiling holds for the whole process, as a container's limit counts it.
+	limitMB := o.MaxMemoryMB
+	if o.Read == "" {
+		limitMB -= o.RingMB
+	}
+	debug.SetMemoryLimit(int64(limitMB) << 20)
 	box := &statsBox{}
 	if o.MetricsAddress != "" {
 		stop, err := serveMetrics(cmd.Context(), o.MetricsAddress, box, log)

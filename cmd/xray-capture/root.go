@@ -167,6 +167,9 @@ X-Ray SDKs, overrides the service name.`,
 			if opts.RingMB < 1 || opts.RingMB > 4096 {
 				return fmt.Errorf("--ring-size-mb %d: want 1 to 4096", opts.RingMB)
 			}
+			if opts.Read == "" && opts.MaxMemoryMB < opts.RingMB+16 {
+				return fmt.Errorf("--max-memory-mb %d: the ring takes %d MiB of it (--ring-size-mb); want at least %d", opts.MaxMemoryMB, opts.RingMB, opts.RingMB+16)
+			}
 			if opts.Workers < 1 || opts.Workers > 64 {
 				return fmt.Errorf("--workers %d: want 1 to 64", opts.Workers)
 			}
@@ -214,7 +217,7 @@ X-Ray SDKs, overrides the service name.`,
 	f.DurationVar(&opts.IdleTimeout, "idle-timeout", segmenter.DefaultIdleTimeout, "forget a connection silent this long (at least the response timeout)")
 	f.IntVar(&opts.MaxConnections, "max-connections", segmenter.DefaultMaxConnections, "connections tracked at once")
 	f.IntVar(&opts.MaxPending, "max-pending", segmenter.DefaultMaxPending, "requests awaiting a response on one connection")
-	f.IntVar(&opts.MaxMemoryMB, "max-memory-mb", 256, "memory ceiling in MiB: a quarter each for reassembly, split header blocks and connections (each about 2 KiB), and the Go heap's soft limit")
+	f.IntVar(&opts.MaxMemoryMB, "max-memory-mb", 256, "memory ceiling in MiB: a quarter each for reassembly, split header blocks and connections (each about 2 KiB); the ring and the Go heap's soft limit share it")
 	f.IntVar(&opts.ReassemblyMB, "max-reassembly-mb", 0, "MiB held for out-of-order TCP segments, all connections together (default: a quarter of --max-memory-mb)")
 	f.IntVar(&opts.HeaderBufferMB, "max-header-buffer-mb", 0, "MiB held for header blocks split across packets, all connections together (default: a quarter of --max-memory-mb)")
 	f.StringVarP(&opts.Interface, "interface", "i", "", "capture on this interface only (default: all interfaces)")
