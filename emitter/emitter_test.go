@@ -36,6 +36,17 @@ func TestParseDaemonAddress(t *testing.T) { // xray-spec TV-23
 	}
 }
 
+// openUDP connects an emitter to addr, closed when the test ends.
+func openUDP(tb testing.TB, addr string) *UDP {
+	tb.Helper()
+	u, err := NewUDP(addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { u.Close() })
+	return u
+}
+
 func segment(url string) *segmenter.Segment {
 	s := &segmenter.Segment{Name: []byte("svc"), Method: []byte("GET"), URL: []byte(url),
 		ClientIP: []byte("192.0.2.2"), HasResponse: true, Status: 200, ContentLength: -1, SDKVersion: "t",
@@ -47,11 +58,7 @@ func segment(url string) *segmenter.Segment {
 
 func TestUDPDatagrams(t *testing.T) {
 	d := testutil.StartFakeDaemon(t)
-	u, err := NewUDP(d.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	u := openUDP(t, d.Addr)
 	u.Emit(segment("http://h/a"))
 	u.Emit(segment("http://h/" + strings.Repeat("x", MaxDocumentBytes))) // over the limit
 	u.Emit(segment("http://h/b"))
@@ -72,11 +79,7 @@ func TestUDPBatchesKeepEveryDatagramInOrder(t *testing.T) {
 	// More than two batches, with a document over the limit in the middle
 	// of one: each segment is its own datagram, in order, none lost.
 	d := testutil.StartFakeDaemon(t)
-	u, err := NewUDP(d.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	u := openUDP(t, d.Addr)
 	const n = 2*udpBatch + 7
 	for i := range n {
 		u.Emit(segment(fmt.Sprintf("http://h/%d", i)))
@@ -117,12 +120,9 @@ func TestUDPToIPv6AndNamedDaemon(t *testing.T) {
 			t.Fatalf("%s: %v", c.listen, err)
 		}
 		defer l.Close()
-		u, err := NewUDP(fmt.Sprintf("%s:%d", c.host, l.LocalAddr().(*net.UDPAddr).Port))
-		if err != nil {
-			t.Fatalf("%s: %v", c.host, err)
-		}
+		u := openUDP(t, fmt.Sprintf("%s:%d", c.host, l.LocalAddr().(*net.UDPAddr).Port))
 		u.Emit(segment("http://h/v6"))
-		u.Close()
+		u.Flush()
 		if u.Sent != 1 || u.SendErrors != 0 {
 			t.Fatalf("%s: sent %d, errors %d (%v)", c.host, u.Sent, u.SendErrors, u.LastError)
 		}
@@ -150,11 +150,7 @@ func TestUDPWithoutDaemonCountsAndGoesOn(t *testing.T) {
 	}
 	addr := l.LocalAddr().String()
 	l.Close()
-	u, err := NewUDP(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	u := openUDP(t, addr)
 	start := time.Now()
 	for range 100 {
 		u.Emit(segment("http://h/a"))
@@ -212,11 +208,7 @@ func TestDaemonRestartedAndSlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := l.LocalAddr().(*net.UDPAddr)
-	u, err := NewUDP(addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	u := openUDP(t, addr.String())
 	u.Emit(segment("http://h/before"))
 	u.Flush()
 	l.Close()
@@ -250,11 +242,7 @@ func TestDaemonRestartedAndSlow(t *testing.T) {
 	}
 	defer slow.Close()
 	slow.SetReadBuffer(4096)
-	v, err := NewUDP(slow.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	v := openUDP(t, slow.LocalAddr().String())
 	start := time.Now()
 	for range 200000 {
 		v.Emit(segment("http://h/flood"))
@@ -285,11 +273,7 @@ func BenchmarkUDPEmit(b *testing.B) {
 			}
 		}
 	}()
-	u, err := NewUDP(l.LocalAddr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer u.Close()
+	u := openUDP(b, l.LocalAddr().String())
 	s := segment("http://shop.example/api/items")
 	b.ReportAllocs()
 	for b.Loop() {
