@@ -123,39 +123,43 @@ func runLive(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) er
 // group, so that the kernel hands each connection to one of them.
 func openWorkers(o *Options, log *slog.Logger) ([]liveSource, string, error) {
 	var srcs []liveSource
-	closeAll := func() {
-		for _, s := range srcs {
-			s.Close()
-		}
-	}
-	var group uint16
 	var engine string
+	var group uint16
 	for i := range o.Workers {
 		src, e, err := openLive(o, log)
+		if err == nil {
+			srcs, engine = append(srcs, src), e
+			if o.Workers > 1 {
+				group, err = joinGroup(src, e, i, group)
+			}
+		}
 		if err != nil {
-			closeAll()
+			for _, s := range srcs {
+				s.Close()
+			}
 			return nil, "", err
-		}
-		srcs, engine = append(srcs, src), e
-		if o.Workers == 1 {
-			break // no group
-		}
-		live, ok := src.(*capture.Live)
-		if !ok {
-			closeAll()
-			return nil, "", fmt.Errorf("--workers %d needs the ebpf or cbpf engine, not %s", o.Workers, e)
-		}
-		if i == 0 {
-			group, err = live.StartFanout()
-		} else {
-			err = live.JoinFanout(group)
-		}
-		if err != nil {
-			closeAll()
-			return nil, "", fmt.Errorf("--workers %d: %w", o.Workers, err)
 		}
 	}
 	return srcs, engine, nil
+}
+
+// joinGroup puts worker i's ring in the fanout group: the first one makes
+// it and returns its id.
+func joinGroup(src liveSource, engine string, i int, group uint16) (uint16, error) {
+	live, ok := src.(*capture.Live)
+	if !ok {
+		return 0, fmt.Errorf("--workers needs the ebpf or cbpf engine, not %s", engine)
+	}
+	var err error
+	if i == 0 {
+		group, err = live.StartFanout()
+	} else {
+		err = live.JoinFanout(group)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("--workers: %w", err)
+	}
+	return group, nil
 }
 
 // openLive opens the ring and attaches the filter the engine asks for.
