@@ -71,13 +71,15 @@ func (d *FakeDaemon) serve() {
 	}
 }
 
-// CheckDatagram validates one datagram and returns its document.
+// CheckDatagram validates one datagram and returns its document. The
+// errors are worded as the daemon logs them, capitals included.
 func CheckDatagram(b []byte) (json.RawMessage, error) {
 	if len(b) > 65507 {
 		return nil, errors.New("datagram over the UDP limit")
 	}
 	header, body, ok := bytes.Cut(b, []byte("\n"))
 	if !ok || len(body) == 0 {
+		//lint:ignore ST1005 the daemon's own words
 		return nil, errors.New("Missing header or segment")
 	}
 	var h struct {
