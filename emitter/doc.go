@@ -19,4 +19,8 @@
 // without waiting, and a full socket buffer, an absent daemon or a refused
 // datagram is counted in SendErrors. A document over 64,000 bytes is not
 // sent and is counted in TooLarge.
+//
+// JSON lines are gathered like a batch and written on Flush or at 64 KiB.
+// A write that fails loses the lines it carried, counted in Lost; the next
+// write tries again. Redirect moves the output to a reopened file.
 package emitter

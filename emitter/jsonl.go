@@ -1,53 +1,109 @@
 package emitter
 
 import (
-	"bufio"
+	"bytes"
+	"fmt"
 	"io"
 	"sync"
 
 	"github.com/xray-capture/xray-capture/segmenter"
 )
 
+// flushAt is how many bytes of lines Emit gathers before it writes them
+// without waiting for Flush.
+const flushAt = 64 << 10
+
 // JSONLines writes one segment document per line. It is safe for
 // concurrent use: the pipelines of --workers share one file. (The lock is
 // uncontended with one pipeline, and costs about 20 ns per segment.)
+//
+// A failed write loses the segments it carried, counted in Lost, and the
+// next write tries again (a disk that was full may have room by then). A
+// line a failed write left torn is ended before the next one, so that one
+// bad line is all a reader of the file sees.
 type JSONLines struct {
-	mu  sync.Mutex
-	w   *bufio.Writer
-	buf []byte
+	mu    sync.Mutex
+	w     io.Writer
+	buf   []byte // whole lines not written yet
+	lines uint64 // in buf
+	torn  bool   // the last write ended inside a line
 
-	Written uint64
-	Err     error // the first write error; later segments are not written
+	Written uint64 // segments written
+	Lost    uint64 // segments a failed write lost
+	Err     error  // the last write error
 }
 
 // NewJSONLines writes to w; call Flush at the end.
 func NewJSONLines(w io.Writer) *JSONLines {
-	return &JSONLines{w: bufio.NewWriterSize(w, 64<<10), buf: make([]byte, 0, 4096)}
+	return &JSONLines{w: w, buf: make([]byte, 0, flushAt+4096)}
 }
 
-// Emit writes s as one line.
+// Emit adds s as one line.
 func (j *JSONLines) Emit(s *segmenter.Segment) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.Err != nil {
-		return
-	}
-	j.buf = s.AppendJSON(j.buf[:0])
+	j.buf = s.AppendJSON(j.buf)
 	j.buf = append(j.buf, '\n')
-	if _, err := j.w.Write(j.buf); err != nil {
-		j.Err = err
-		return
+	j.lines++
+	if len(j.buf) >= flushAt {
+		j.write()
 	}
-	j.Written++
 }
 
-// Flush writes out what is buffered.
+// Flush writes out the lines gathered so far. It returns the error of
+// this write, if it failed.
 func (j *JSONLines) Flush() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if err := j.w.Flush(); err != nil && j.Err == nil {
-		j.Err = err
+	return j.write()
+}
+
+// Redirect writes out the lines gathered so far to the current writer,
+// then sends the later ones to w: the file was reopened after a log
+// rotation. It returns the error of the last write to the old writer.
+func (j *JSONLines) Redirect(w io.Writer) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	err := j.write()
+	j.w, j.torn = w, false
+	return err
+}
+
+// Counts returns Written, Lost and Err under the lock, for a reader on
+// another goroutine than the pipelines'.
+func (j *JSONLines) Counts() (written, lost uint64, err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.Written, j.Lost, j.Err
+}
+
+func (j *JSONLines) write() error {
+	if len(j.buf) == 0 {
+		return nil
 	}
+	if j.torn {
+		if _, err := j.w.Write([]byte{'\n'}); err != nil {
+			return j.fail(0, err)
+		}
+		j.torn = false
+	}
+	n, err := j.w.Write(j.buf)
+	if err != nil {
+		return j.fail(n, err)
+	}
+	j.Written += j.lines
+	j.buf, j.lines = j.buf[:0], 0
+	return nil
+}
+
+// fail counts the lines of buf that the write did not finish as lost.
+func (j *JSONLines) fail(n int, err error) error {
+	done := uint64(bytes.Count(j.buf[:n], []byte{'\n'}))
+	j.Written += done
+	j.Lost += j.lines - done
+	j.torn = n > 0 && j.buf[n-1] != '\n'
+	j.Err = fmt.Errorf("%d segments not written: %w", j.lines-done, err)
+	j.buf, j.lines = j.buf[:0], 0
 	return j.Err
 }
 

@@ -138,3 +138,26 @@ func TestSummaryLine(t *testing.T) {
 		t.Errorf("--output with the daemon off: %d lines, %v", bytes.Count(b, []byte("\n")), err)
 	}
 }
+
+// A replay rewrites --output; a disk that is full loses the segments,
+// counted on the summary line, and the exit says so.
+func TestOutputRewrittenAndFullDisk(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "segments.jsonl")
+	os.WriteFile(out, []byte("an older run\n"), 0o644)
+	args := []string{"--read", filepath.Join(captures, "midstream.pcap"), "--port", "8080",
+		"--service-name", "s", "--daemon-address", "off", "--output"}
+	if _, _, err := runCLI(t, nil, append(args, out)...); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(out); bytes.Count(b, []byte("\n")) != 9 || bytes.Contains(b, []byte("older")) {
+		t.Errorf("a replay's --output was not rewritten:\n%s", b)
+	}
+
+	_, stderr, err := runCLI(t, nil, append(args, "/dev/full")...)
+	if err == nil || !strings.Contains(err.Error(), "--output: 9 segments not written") || !strings.Contains(err.Error(), "no space left") {
+		t.Errorf("a full disk: %v", err)
+	}
+	if !strings.Contains(stderr, " output_lost=9 (") {
+		t.Errorf("the summary line does not count the lost segments: %q", stderr)
+	}
+}

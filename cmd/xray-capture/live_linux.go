@@ -81,6 +81,16 @@ func runLive(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) er
 			}
 		}()
 	}
+	// SIGHUP, as for other daemons, follows a log rotation: --output is
+	// reopened. It never stops the capture.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			reopenOutput(ps[0].sinks.output, log)
+		}
+	}()
 	// The first pipeline to fail stops the others.
 	ctx, stop := context.WithCancel(cmd.Context())
 	defer stop()
@@ -117,6 +127,22 @@ func runLive(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) er
 		return fmt.Errorf("capture: %w", err)
 	}
 	return sinkErr
+}
+
+func reopenOutput(out *outputFile, log *slog.Logger) {
+	if out == nil {
+		log.Info("SIGHUP: no --output file to reopen")
+		return
+	}
+	oldErr, err := out.reopen()
+	if err != nil {
+		log.Warn("SIGHUP: --output not reopened, segments go on to the old file", "path", out.path, "error", err)
+		return
+	}
+	if oldErr != nil {
+		log.Warn("SIGHUP: the old --output file failed", "error", oldErr)
+	}
+	log.Info("SIGHUP: --output reopened", "path", out.path)
 }
 
 // openWorkers opens a ring per --workers; more than one share a fanout

@@ -27,7 +27,9 @@ type snapshot struct {
 	stats                  segmenter.Stats
 	sent, sendErrs, tooBig uint64
 	lastSendErr            error
-	daemon                 bool // segments go to the daemon
+	daemon                 bool   // segments go to the daemon
+	outWritten, outLost    uint64 // of --output, which the pipelines share
+	lastOutErr             error
 	kernel                 capture.KernelStats
 	live                   bool // kernel holds a live socket's counters
 	ready                  bool
@@ -42,6 +44,7 @@ func (s *snapshot) add(o snapshot) {
 	if s.lastSendErr == nil {
 		s.lastSendErr = o.lastSendErr
 	}
+	// Not the --output counts: every pipeline read the same file's.
 	s.kernel.Packets += o.kernel.Packets
 	s.kernel.Drops += o.kernel.Drops
 	s.kernel.Freezes += o.kernel.Freezes
@@ -89,6 +92,9 @@ func takeSnapshot(t *segmenter.Tracker, sinks *sinkSet, src kernelStats, ready b
 		s.daemon = true
 		s.sent, s.sendErrs, s.tooBig, s.lastSendErr = u.Sent, u.SendErrors, u.TooLarge, u.LastError
 	}
+	if l := sinks.lines; l != nil {
+		s.outWritten, s.outLost, s.lastOutErr = l.Counts()
+	}
 	if src != nil {
 		s.live = true
 		s.kernel, _ = src.Stats()
@@ -127,6 +133,8 @@ func newFunnel(box *statsBox) *funnel {
 		"sent":        desc("segments_sent_total", "Segments sent to the daemon."),
 		"sendErrors":  desc("segment_send_errors_total", "Segments the daemon socket refused."),
 		"tooLarge":    desc("segments_too_large_total", "Segments over 64,000 bytes, not sent."),
+		"outWritten":  desc("output_segments_written_total", "Segments written to --output."),
+		"outLost":     desc("output_segments_lost_total", "Segments a failed write to --output lost."),
 		"evictions":   desc("evictions_total", "State given up because a bound was reached, by bound.", "bound"),
 		"ready":       desc("ready", "1 once capture runs."),
 		"open":        desc("connections_open", "TCP connections tracked now."),
@@ -180,6 +188,8 @@ func (f *funnel) Collect(ch chan<- prometheus.Metric) {
 	c("sent", s.sent)
 	c("sendErrors", s.sendErrs)
 	c("tooLarge", s.tooBig)
+	c("outWritten", s.outWritten)
+	c("outLost", s.outLost)
 	c("evictions", st.ConnTableFull, "connections")
 	c("evictions", st.PendingOverflow, "pending_requests")
 	c("evictions", st.ReassemblyOverflows, "reassembly_buffer")

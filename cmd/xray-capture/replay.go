@@ -99,7 +99,7 @@ type pipeline struct {
 // 1/n of the memory bounds; they share the sampler (locked), the JSON
 // lines, the printer and the summary.
 func newPipelines(ctx context.Context, o *Options, live bool, n int, log *slog.Logger) ([]pipeline, func() error, error) {
-	shared, closeShared, err := openSinks(o)
+	shared, closeShared, err := openSinks(o, live)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -168,11 +168,12 @@ func (l *lockedSampler) Sample(now time.Time, r *sampling.Request) sampling.Deci
 type sinkSet struct {
 	udp     *emitter.UDP
 	lines   *emitter.JSONLines
+	output  *outputFile // of lines, when --output is a file
 	print   *emitter.Printer
 	summary *emitter.Summary
 }
 
-func openSinks(o *Options) (*sinkSet, func() error, error) {
+func openSinks(o *Options, live bool) (*sinkSet, func() error, error) {
 	s := &sinkSet{}
 	if o.DaemonAddress.UDP != "" {
 		udp, err := emitter.NewUDP(o.DaemonAddress.UDP)
@@ -187,34 +188,82 @@ func openSinks(o *Options) (*sinkSet, func() error, error) {
 	if o.Summary {
 		s.summary = emitter.NewSummary()
 	}
-	var out io.WriteCloser
 	switch o.Output {
 	case "":
 	case "-":
 		s.lines = emitter.NewJSONLines(o.Stdout)
 	default:
-		f, err := os.Create(o.Output)
+		out, err := openOutput(o.Output, live)
 		if err != nil {
 			s.closeUDP()
 			return nil, nil, fmt.Errorf("--output: %w", err)
 		}
-		out = f
-		s.lines = emitter.NewJSONLines(f)
+		s.output = out
+		s.lines = out.lines
 	}
 	closeAll := func() error {
 		var errs []error
 		if s.lines != nil {
-			if err := s.lines.Flush(); err != nil {
-				errs = append(errs, fmt.Errorf("write segments: %w", err))
+			s.lines.Flush()
+			if _, lost, err := s.lines.Counts(); lost > 0 {
+				errs = append(errs, fmt.Errorf("--output: %d segments not written (the last error: %w)", lost, err))
 			}
 		}
-		if out != nil {
-			errs = append(errs, out.Close())
+		if s.output != nil {
+			errs = append(errs, s.output.close())
 		}
 		errs = append(errs, s.closeUDP())
 		return errors.Join(errs...)
 	}
 	return s, closeAll, nil
+}
+
+// outputFile is the file of --output. A replay rewrites it; a live capture
+// appends to it, so that a restarted agent keeps what it wrote, and
+// reopens it on SIGHUP, so that log rotation can move it away.
+type outputFile struct {
+	path  string
+	lines *emitter.JSONLines
+	mu    sync.Mutex
+	f     *os.File
+}
+
+func openOutput(path string, live bool) (*outputFile, error) {
+	f, err := createOutput(path, live)
+	if err != nil {
+		return nil, err
+	}
+	return &outputFile{path: path, lines: emitter.NewJSONLines(f), f: f}, nil
+}
+
+func createOutput(path string, live bool) (*os.File, error) {
+	if live {
+		return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	}
+	return os.Create(path)
+}
+
+// reopen opens the path again and sends later segments there; err says
+// it could not, and segments keep going to the old file. oldErr is the
+// old file's last write or close failing (the segments of a failed write
+// are counted as lost).
+func (o *outputFile) reopen() (oldErr, err error) {
+	f, err := createOutput(o.path, true)
+	if err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	flushErr := o.lines.Redirect(f)
+	old := o.f
+	o.f = f
+	return errors.Join(flushErr, old.Close()), nil
+}
+
+func (o *outputFile) close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.f.Close()
 }
 
 func (s *sinkSet) closeUDP() error {
@@ -332,6 +381,9 @@ func printSummary(w io.Writer, s snapshot) {
 	}
 	if s.live {
 		fmt.Fprintf(&b, " kernel_drops=%d ring_freezes=%d", s.kernel.Drops, s.kernel.Freezes)
+	}
+	if s.outLost > 0 {
+		fmt.Fprintf(&b, " output_lost=%d (%v)", s.outLost, s.lastOutErr)
 	}
 	if !s.daemon {
 		fmt.Fprintln(w, b.String()+" daemon=off")

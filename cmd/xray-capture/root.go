@@ -212,7 +212,7 @@ X-Ray SDKs, overrides the service name.`,
 	f.StringVar(&opts.ServiceName, "service-name", "", "segment name (overridden by AWS_XRAY_TRACING_NAME); required")
 	f.StringVar(&opts.DynamicNaming, "dynamic-naming", "", "name segments after the Host header when it matches this pattern (* and ?)")
 	f.StringVar(&daemon, "daemon-address", emitter.DefaultDaemonAddress, "X-Ray daemon, host:port or \"tcp:host:port udp:host:port\" (the TCP one serves sampling rules), or off (segments only to --output, --print or --summary)")
-	f.StringVarP(&opts.Output, "output", "o", "", "also write segments as JSON lines to this file (- for stdout)")
+	f.StringVarP(&opts.Output, "output", "o", "", "also write segments as JSON lines to this file (- for stdout); live, appended to and reopened on SIGHUP")
 	f.DurationVar(&opts.ResponseTimeout, "response-timeout", segmenter.DefaultResponseTimeout, "a request unanswered this long is sent as a timeout")
 	f.DurationVar(&opts.IdleTimeout, "idle-timeout", segmenter.DefaultIdleTimeout, "forget a connection silent this long (at least the response timeout)")
 	f.IntVar(&opts.MaxConnections, "max-connections", segmenter.DefaultMaxConnections, "connections tracked at once")
