@@ -428,6 +428,66 @@ func TestSummaryOnSIGUSR1(t *testing.T) {
 	e.stop(t)
 }
 
+// A live --output survives a restart (appended to) and a log rotation
+// (reopened on SIGHUP), and loses no segment in either.
+func TestOutputAppendedAndReopenedOnSIGHUP(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "segments.jsonl")
+	const before = `{"an":"earlier run"}` + "\n"
+	os.WriteFile(path, []byte(before), 0o644)
+	e := setup(t, "ebpf", "--output", path)
+	e.output = "" // checked here: stop would count one file's lines
+	urls := func(file string, want int) []string {
+		t.Helper()
+		var got []string
+		for deadline := time.Now().Add(5 * time.Second); len(got) != want && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+			b, _ := os.ReadFile(file)
+			got = got[:0]
+			for line := range strings.SplitSeq(strings.TrimSuffix(string(b), "\n"), "\n") {
+				var d doc
+				if json.Unmarshal([]byte(line), &d) == nil && d.HTTP.Request.URL != "" {
+					got = append(got, d.HTTP.Request.URL)
+				} else {
+					got = append(got, line)
+				}
+			}
+		}
+		return got
+	}
+	for _, p := range []string{"/one", "/two"} {
+		e.srv.Run(t, "curl", "-s", "-o", "/dev/null", "http://127.0.0.1:8080"+p)
+	}
+	want := []string{strings.TrimSuffix(before, "\n"), "http://127.0.0.1:8080/one", "http://127.0.0.1:8080/two"}
+	if got := urls(path, 3); !slices.Equal(got, want) {
+		t.Fatalf("--output before the rotation: %q, want %q", got, want)
+	}
+	rotated := path + ".1"
+	if err := os.Rename(path, rotated); err != nil {
+		t.Fatal(err)
+	}
+	e.agent.Process.Signal(syscall.SIGHUP)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(e.stderr.String(), "--output reopened"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reopen after SIGHUP:\n%s", e.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.srv.Run(t, "curl", "-s", "-o", "/dev/null", "http://127.0.0.1:8080/three")
+	if got := urls(path, 1); !slices.Equal(got, []string{"http://127.0.0.1:8080/three"}) {
+		t.Errorf("--output after SIGHUP: %q", got)
+	}
+	if docs, _ := e.daemon.Wait(3, 10*time.Second); len(docs) != 3 {
+		t.Errorf("daemon got %d segments, want 3", len(docs))
+	}
+	e.stop(t)
+	if got := urls(rotated, 3); !slices.Equal(got, want) {
+		t.Errorf("the rotated file: %q, want %q", got, want)
+	}
+	if strings.Contains(e.stderr.String(), "output_lost") {
+		t.Errorf("segments lost:\n%s", e.stderr.String())
+	}
+}
+
 func (e *env) scrape(t *testing.T, addr string) map[string]float64 {
 	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, a string) (c net.Conn, err error) {
