@@ -116,7 +116,7 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"AmbientCapabilities=CAP_NET_RAW CAP_BPF", "CapabilityBoundingSet=CAP_NET_RAW CAP_BPF",
-		"NoNewPrivileges=yes", "ProtectSystem=strict", "DynamicUser=yes"} {
+		"NoNewPrivileges=yes", "ProtectSystem=strict", "DynamicUser=yes", "ExecReload=/bin/kill -HUP $MAINPID"} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("the unit lacks %s", want)
 		}
