@@ -2,7 +2,6 @@ package emitter
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"sync"
 
@@ -12,6 +11,8 @@ import (
 // flushAt is how many bytes of lines Emit gathers before it writes them
 // without waiting for Flush.
 const flushAt = 64 << 10
+
+var newline = []byte{'\n'}
 
 // JSONLines writes one segment document per line. It is safe for
 // concurrent use: the pipelines of --workers share one file. (The lock is
@@ -82,7 +83,7 @@ func (j *JSONLines) write() error {
 		return nil
 	}
 	if j.torn {
-		if _, err := j.w.Write([]byte{'\n'}); err != nil {
+		if _, err := j.w.Write(newline); err != nil {
 			return j.fail(0, err)
 		}
 		j.torn = false
@@ -98,13 +99,13 @@ func (j *JSONLines) write() error {
 
 // fail counts the lines of buf that the write did not finish as lost.
 func (j *JSONLines) fail(n int, err error) error {
-	done := uint64(bytes.Count(j.buf[:n], []byte{'\n'}))
+	done := uint64(bytes.Count(j.buf[:n], newline))
 	j.Written += done
 	j.Lost += j.lines - done
 	j.torn = n > 0 && j.buf[n-1] != '\n'
-	j.Err = fmt.Errorf("%d segments not written: %w", j.lines-done, err)
+	j.Err = err
 	j.buf, j.lines = j.buf[:0], 0
-	return j.Err
+	return err
 }
 
 // Tee hands each segment to several sinks in turn.
