@@ -71,24 +71,22 @@ func runLive(cmd *cobra.Command, o *Options, log *slog.Logger, box *statsBox) er
 	log.Info("capturing", "interface", iface, "ports", portList(o.Ports), "engine", engine,
 		"daemon", o.DaemonAddress.UDP, "workers", len(ps))
 	summary := ps[0].sinks.summary
+	// SIGUSR1 prints the --summary table; SIGHUP, as for other daemons,
+	// follows a log rotation: --output is reopened. Neither stops the
+	// capture.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP)
 	if summary != nil {
-		usr1 := make(chan os.Signal, 1)
-		signal.Notify(usr1, syscall.SIGUSR1)
-		defer signal.Stop(usr1)
-		go func() {
-			for range usr1 {
-				summary.Print(o.Stdout)
-			}
-		}()
+		signal.Notify(sigs, syscall.SIGUSR1)
 	}
-	// SIGHUP, as for other daemons, follows a log rotation: --output is
-	// reopened. It never stops the capture.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	defer signal.Stop(sigs)
 	go func() {
-		for range hup {
-			reopenOutput(ps[0].sinks.output, log)
+		for sig := range sigs {
+			if sig == syscall.SIGUSR1 {
+				summary.Print(o.Stdout)
+			} else {
+				reopenOutput(ps[0].sinks.output, log)
+			}
 		}
 	}()
 	// The first pipeline to fail stops the others.
