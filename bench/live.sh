@@ -9,7 +9,8 @@
 # segments received against requests served (nginx's access log), the
 # agent's CPU time per 1,000 requests, and how long after the packet that
 # completed its response each segment reached the listener.
-# Usage: bench/live.sh [rounds, default 5] [seconds per run, default 5]
+# Usage: [PIN=1] bench/live.sh [rounds, default 5] [seconds per run, default 5]
+# PIN=1 keeps nginx on CPU 1 and wrk on CPU 0 (bench/lib.sh: pin).
 source "$(dirname "$0")/lib.sh"
 need_root
 ROUNDS=${1:-5}
@@ -84,6 +85,7 @@ run_xray() {
 }
 
 run_xray_file() {
+  rm -f live.jsonl # a live --output appends
   start_agent --daemon-address off --output live.jsonl
   traffic $AGENT
   kill -TERM $AGENT
