@@ -92,11 +92,11 @@ nginx_stop() {
 # flushes its log buffer every second).
 access_count() { sleep 1.2; wc -l <"$NGINX_DIR/access.log"; }
 
-# pin CPU prints the command prefix that keeps a load generator's process
-# on CPU when PIN=1, nothing otherwise. Pinned, nginx (CPU 1) and wrk (CPU
-# 0) no longer trade places between runs, which moves requests/s by 10-20%
-# from one run to the next; the capturer is left to the scheduler, the
-# same way in every mode.
+# pin CPU prints the command prefix that keeps nginx or wrk on CPU when
+# PIN=1 (two CPUs or more), nothing otherwise. Pinned, nginx (CPU 1) and
+# wrk (CPU 0) no longer trade places between runs, which moves requests/s
+# by 10-20% from one run to the next; the capturer is left to the
+# scheduler, the same way in every mode.
 pin() { [ "${PIN:-0}" = 1 ] && echo "taskset -c $1" || true; }
 
 # wrk_run NS URL SECONDS runs the mix and prints wrk's requests/s.
