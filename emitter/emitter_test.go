@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xray-capture/xray-capture/internal/testutil"
 	"github.com/xray-capture/xray-capture/segmenter"
 )
@@ -138,6 +140,16 @@ func TestUDPToIPv6AndNamedDaemon(t *testing.T) {
 	}
 	if _, err := NewUDP("[fe80::1%no-such-interface]:2000"); err == nil {
 		t.Error("a zone naming no interface was accepted")
+	}
+	// A link-local daemon's zone, as a name or as an index (loopback's is
+	// 1 in every network namespace), picks the same interface.
+	for _, zone := range []string{"lo", "1"} {
+		_, sa, err := sockaddrOf(&net.UDPAddr{IP: net.ParseIP("fe80::1"), Port: 2000, Zone: zone})
+		if err != nil {
+			t.Errorf("zone %s: %v", zone, err)
+		} else if id := sa.(*unix.SockaddrInet6).ZoneId; id != 1 {
+			t.Errorf("zone %s: interface %d, want 1", zone, id)
+		}
 	}
 }
 

@@ -149,11 +149,14 @@ func sockaddrOf(ua *net.UDPAddr) (int, unix.Sockaddr, error) {
 	}
 	sa := &unix.SockaddrInet6{Port: ua.Port, Addr: [16]byte(ip6)}
 	if ua.Zone != "" {
-		ifi, err := net.InterfaceByName(ua.Zone)
-		if err != nil {
+		// A zone names an interface or gives its index, as in Go's net.
+		if ifi, err := net.InterfaceByName(ua.Zone); err == nil {
+			sa.ZoneId = uint32(ifi.Index)
+		} else if idx, nerr := strconv.ParseUint(ua.Zone, 10, 32); nerr == nil {
+			sa.ZoneId = uint32(idx)
+		} else {
 			return 0, nil, err
 		}
-		sa.ZoneId = uint32(ifi.Index)
 	}
 	return unix.AF_INET6, sa, nil
 }
