@@ -387,8 +387,6 @@ func TestLiveStartErrors(t *testing.T) {
 	}
 }
 
-// scrape reads the agent's /metrics from inside its namespace and sums
-// each metric over its labels.
 // TestSummaryOnSIGUSR1: with --summary, SIGUSR1 prints the per-route
 // table so far and the capture goes on.
 func TestSummaryOnSIGUSR1(t *testing.T) {
@@ -488,6 +486,8 @@ func TestOutputAppendedAndReopenedOnSIGHUP(t *testing.T) {
 	}
 }
 
+// scrape reads the agent's /metrics from inside its namespace and sums
+// each metric over its labels.
 func (e *env) scrape(t *testing.T, addr string) map[string]float64 {
 	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, a string) (c net.Conn, err error) {
