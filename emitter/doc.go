@@ -1,7 +1,7 @@
 // Package emitter sends finished segments out: as UDP datagrams to the X-Ray
 // daemon, or as JSON lines to a file or stdout.
 //
-// In: *segmenter.Segment values from a Tracker's goroutine (Emit).
+// In: *xray.Segment values from a Tracker's goroutine (Emit).
 // Out: one datagram per segment, `{"format":"json","version":1}` + "\n" +
 // the compact JSON document (xray-spec Part A, Part B §6.1); or one JSON
 // document per line.

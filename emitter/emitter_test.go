@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xray-capture/xray-capture/internal/testutil"
-	"github.com/xray-capture/xray-capture/segmenter"
+	"github.com/xray-capture/xray-capture/xray"
 )
 
 func TestParseDaemonAddress(t *testing.T) { // xray-spec TV-23
@@ -49,8 +49,8 @@ func openUDP(tb testing.TB, addr string) *UDP {
 	return u
 }
 
-func segment(url string) *segmenter.Segment {
-	s := &segmenter.Segment{Name: []byte("svc"), Method: []byte("GET"), URL: []byte(url),
+func segment(url string) *xray.Segment {
+	s := &xray.Segment{Name: []byte("svc"), Method: []byte("GET"), URL: []byte(url),
 		ClientIP: []byte("192.0.2.2"), HasResponse: true, Status: 200, ContentLength: -1, SDKVersion: "t",
 		Start: time.Unix(1700000000, 0), End: time.Unix(1700000000, 1000)}
 	copy(s.ID[:], "0123456789abcdef")
@@ -62,7 +62,7 @@ func TestUDPDatagrams(t *testing.T) {
 	d := testutil.StartFakeDaemon(t)
 	u := openUDP(t, d.Addr)
 	u.Emit(segment("http://h/a"))
-	u.Emit(segment("http://h/" + strings.Repeat("x", MaxDocumentBytes))) // over the limit
+	u.Emit(segment("http://h/" + strings.Repeat("x", xray.MaxDocumentBytes))) // over the limit
 	u.Emit(segment("http://h/b"))
 	if u.Sent != 0 || u.Pending() != 2 {
 		t.Fatalf("before the flush: sent %d, pending %d", u.Sent, u.Pending())
@@ -86,7 +86,7 @@ func TestUDPBatchesKeepEveryDatagramInOrder(t *testing.T) {
 	for i := range n {
 		u.Emit(segment(fmt.Sprintf("http://h/%d", i)))
 		if i == udpBatch+3 {
-			u.Emit(segment("http://h/" + strings.Repeat("x", MaxDocumentBytes)))
+			u.Emit(segment("http://h/" + strings.Repeat("x", xray.MaxDocumentBytes)))
 		}
 	}
 	if u.Sent != 2*udpBatch || u.Pending() != n-2*udpBatch {
@@ -193,7 +193,7 @@ func TestCheckDatagramAsTheDaemon(t *testing.T) { // xray-spec TV-22
 			t.Errorf("%q: %v", tc.in, err)
 		}
 	}
-	if _, err := testutil.CheckDatagram([]byte(Header + "{}")); err != nil {
+	if _, err := testutil.CheckDatagram([]byte(xray.DaemonHeader + "{}")); err != nil {
 		t.Errorf("our header: %v", err)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/xray-capture/xray-capture/segmenter"
+	"github.com/xray-capture/xray-capture/xray"
 )
 
 // flushAt is how many bytes of lines Emit gathers before it writes them
@@ -40,7 +40,7 @@ func NewJSONLines(w io.Writer) *JSONLines {
 }
 
 // Emit adds s as one line.
-func (j *JSONLines) Emit(s *segmenter.Segment) {
+func (j *JSONLines) Emit(s *xray.Segment) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.buf = s.AppendJSON(j.buf)
@@ -108,11 +108,16 @@ func (j *JSONLines) fail(n int, err error) error {
 	return err
 }
 
+// Sink is what Tee hands segments to: any of this package's emitters.
+type Sink interface {
+	Emit(s *xray.Segment)
+}
+
 // Tee hands each segment to several sinks in turn.
-type Tee []segmenter.Sink
+type Tee []Sink
 
 // Emit passes s to every sink.
-func (t Tee) Emit(s *segmenter.Segment) {
+func (t Tee) Emit(s *xray.Segment) {
 	for _, k := range t {
 		k.Emit(s)
 	}

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/xray-capture/xray-capture/segmenter"
+	"github.com/xray-capture/xray-capture/xray"
 )
 
 // Printer writes one human-readable line per segment, like tcpdump for
@@ -27,7 +27,7 @@ func NewPrinter(w io.Writer) *Printer {
 }
 
 // Emit prints s.
-func (p *Printer) Emit(s *segmenter.Segment) {
+func (p *Printer) Emit(s *xray.Segment) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	b := s.Start.UTC().AppendFormat(p.buf[:0], "15:04:05.000000")

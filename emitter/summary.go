@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/xray-capture/xray-capture/segmenter"
+	"github.com/xray-capture/xray-capture/xray"
 )
 
 // MaxRoutes bounds the routes Summary keeps; later ones count as "(other)".
@@ -34,7 +34,7 @@ type route struct {
 func NewSummary() *Summary { return &Summary{routes: map[string]*route{}} }
 
 // Emit counts s.
-func (m *Summary) Emit(s *segmenter.Segment) {
+func (m *Summary) Emit(s *xray.Segment) {
 	path := s.URL
 	if len(path) > 7 && string(path[:7]) == "http://" {
 		path = path[7:]

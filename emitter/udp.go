@@ -9,14 +9,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/xray-capture/xray-capture/segmenter"
+	"github.com/xray-capture/xray-capture/xray"
 )
-
-// Header is the daemon's header line, newline included.
-const Header = `{"format":"json","version":1}` + "\n"
-
-// MaxDocumentBytes is X-Ray's limit on one document (Part A: size).
-const MaxDocumentBytes = 64000
 
 // DefaultDaemonAddress is where the SDKs send when nothing is configured.
 const DefaultDaemonAddress = "127.0.0.1:2000"
@@ -114,7 +108,7 @@ func NewUDP(addr string) (*UDP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon address %s: %w", addr, err)
 	}
-	return &UDP{fd: fd, buf: make([]byte, 0, udpBatchBytes+len(Header)+MaxDocumentBytes+4096),
+	return &UDP{fd: fd, buf: make([]byte, 0, udpBatchBytes+len(xray.DaemonHeader)+xray.MaxDocumentBytes+4096),
 		ends: make([]int, 0, udpBatch), batch: newBatch(udpBatch)}, nil
 }
 
@@ -162,11 +156,11 @@ func sockaddrOf(ua *net.UDPAddr) (int, unix.Sockaddr, error) {
 }
 
 // Emit encodes s into the batch, and sends the batch when it is full.
-func (u *UDP) Emit(s *segmenter.Segment) {
+func (u *UDP) Emit(s *xray.Segment) {
 	start := len(u.buf)
-	u.buf = append(u.buf, Header...)
+	u.buf = append(u.buf, xray.DaemonHeader...)
 	u.buf = s.AppendJSON(u.buf)
-	if len(u.buf)-start-len(Header) > MaxDocumentBytes {
+	if len(u.buf)-start-len(xray.DaemonHeader) > xray.MaxDocumentBytes {
 		u.buf = u.buf[:start]
 		u.TooLarge++
 		return

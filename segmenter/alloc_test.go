@@ -11,6 +11,7 @@ import (
 
 	"github.com/xray-capture/xray-capture/capture"
 	"github.com/xray-capture/xray-capture/naming"
+	"github.com/xray-capture/xray-capture/xray"
 )
 
 // discardSink encodes each segment as the emitters do, into one buffer.
@@ -19,7 +20,7 @@ type discardSink struct {
 	n   int
 }
 
-func (d *discardSink) Emit(s *Segment) {
+func (d *discardSink) Emit(s *xray.Segment) {
 	d.buf = s.AppendJSON(d.buf[:0])
 	d.n++
 }
@@ -73,7 +74,7 @@ func newBenchTracker(t testing.TB) (*Tracker, *discardSink) {
 	fb, _ := naming.NewFixed("fallback")
 	sink := &discardSink{buf: make([]byte, 0, 4096)}
 	tr, err := New(Config{Ports: []uint16{80}, Namer: naming.NewDynamic("*.example", fb), Sink: sink,
-		IDs: NewSeededIDGen(1), SDKVersion: "bench"})
+		IDs: xray.NewSeededIDGen(1), SDKVersion: "bench"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,22 +150,6 @@ func benchExchanges(b *testing.B, handshake [][]byte, exchanges [][3][]byte, per
 		b.Fatal("no segment")
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(perExchange), "ns/transaction")
-}
-
-// BenchmarkAppendJSON encodes a typical segment: the encoder alone.
-func BenchmarkAppendJSON(b *testing.B) {
-	s := &Segment{Name: []byte("shop"), Method: []byte("GET"), URL: []byte("http://shop.example/api/items"),
-		UserAgent: []byte("Mozilla/5.0 (X11; Linux x86_64)"), ClientIP: []byte("203.0.113.7"), XForwardedFor: true,
-		HasResponse: true, Status: 200, ContentLength: 13, SDKVersion: "bench",
-		Start: time.Unix(1700000000, 123456000), End: time.Unix(1700000000, 125456000)}
-	copy(s.ID[:], "0123456789abcdef")
-	copy(s.TraceID[:], "1-6553f100-0123456789abcdef01234567")
-	buf := make([]byte, 0, 4096)
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = s.AppendJSON(buf[:0])
-	}
-	b.SetBytes(int64(len(buf)))
 }
 
 // BenchmarkTrackerPipelined sends four pipelined requests in one frame and

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"net/netip"
 	"time"
-	"unicode/utf8"
 
 	"github.com/xray-capture/xray-capture/httpparse"
+	"github.com/xray-capture/xray-capture/xray"
 )
 
 // emit builds the segment for request r and hands it to the sink. resp is
@@ -20,13 +20,13 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 	s.SamplingRule = r.rule
 	s.Name = r.get(r.name)
 	// One read for both ids; the buffer lives in the Tracker so that
-	// passing it through the IDGen interface does not allocate.
+	// passing it through the xray.IDGen interface does not allocate.
 	t.cfg.IDs.Read(t.random[:])
-	newSegmentID(t.random[:8], &s.ID)
+	xray.NewSegmentID(t.random[:8], &s.ID)
 	if root := r.get(r.root); len(root) > 0 {
 		copy(s.TraceID[:], root)
 	} else {
-		newTraceID(t.random[8:], r.start, &s.TraceID)
+		xray.NewTraceID(t.random[8:], r.start, &s.TraceID)
 	}
 	s.ParentID = r.get(r.parent)
 	s.Start, s.End = r.start, end
@@ -113,26 +113,10 @@ func appendURL(dst []byte, r *pendingReq, c *conn) []byte {
 		}
 		dst = append(dst, target...)
 	}
-	return cutUTF8(dst, maxURLBytes)
+	return xray.CutUTF8(dst, maxURLBytes)
 }
 
 func hasScheme(t []byte) bool {
 	return len(t) > 7 && (bytes.EqualFold(t[:7], []byte("http://")) ||
 		len(t) > 8 && bytes.EqualFold(t[:8], []byte("https://")))
-}
-
-// cutUTF8 cuts b to at most n bytes without splitting a UTF-8 sequence.
-func cutUTF8(b []byte, n int) []byte {
-	if len(b) <= n {
-		return b
-	}
-	b = b[:n]
-	i := len(b) - 1
-	for i > 0 && len(b)-i < utf8.UTFMax && !utf8.RuneStart(b[i]) {
-		i--
-	}
-	if !utf8.FullRune(b[i:]) {
-		b = b[:i]
-	}
-	return b
 }

@@ -1,7 +1,7 @@
 // Package segmenter turns decoded TCP segments into X-Ray segments.
 //
 // In: capture.Packet values, in capture order, from one goroutine.
-// Out: *Segment values handed to a Sink, one per HTTP exchange whose
+// Out: *xray.Segment values handed to a Sink, one per HTTP exchange whose
 // request and response were paired with certainty, and one per request that
 // got no answer (xray-spec Part A: fault plus capture_outcome).
 //
@@ -16,7 +16,7 @@
 // connection, and a response is never paired with a request the server had
 // not received (its ACK number says so).
 //
-// Ownership: the Segment passed to Sink.Emit and its byte slices belong to
+// Ownership: the xray.Segment passed to Sink.Emit and its byte slices belong to
 // the Tracker and are reused after Emit returns; a sink encodes or copies
 // it before returning. A Tracker is not safe for concurrent use.
 package segmenter

@@ -10,6 +10,7 @@ import (
 	"github.com/xray-capture/xray-capture/httpparse"
 	"github.com/xray-capture/xray-capture/reassembly"
 	"github.com/xray-capture/xray-capture/sampling"
+	"github.com/xray-capture/xray-capture/xray"
 )
 
 // Namer names a segment from the request's Host header.
@@ -19,14 +20,14 @@ type Namer interface {
 
 // Sink receives finished segments. It must not keep s or its slices.
 type Sink interface {
-	Emit(s *Segment)
+	Emit(s *xray.Segment)
 }
 
 // Config sets up a Tracker. Zero durations and sizes take the defaults.
 type Config struct {
 	Ports []uint16 // server ports: a segment to one of them goes client→server
 	Namer Namer
-	IDs   IDGen
+	IDs   xray.IDGen
 	Sink  Sink
 
 	SDKVersion string
@@ -93,7 +94,7 @@ type pendingReq struct {
 func (r *pendingReq) get(s span) []byte { return r.buf[s.off : s.off+s.n] }
 
 func (r *pendingReq) put(b []byte, limit int) span {
-	b = cutUTF8(b, limit)
+	b = xray.CutUTF8(b, limit)
 	s := span{int32(len(r.buf)), int32(len(b))}
 	r.buf = append(r.buf, b...)
 	return s
@@ -144,7 +145,7 @@ type Tracker struct {
 	now     time.Time
 	sweepAt time.Time
 	pkt     capture.Packet
-	seg     Segment
+	seg     xray.Segment
 	nameBuf []byte
 	urlBuf  []byte
 	ipBuf   []byte
@@ -164,7 +165,7 @@ func New(cfg Config) (*Tracker, error) {
 		return nil, errors.New("a namer and a sink are required")
 	}
 	if cfg.IDs == nil {
-		cfg.IDs = NewIDGen()
+		cfg.IDs = xray.NewIDGen()
 	}
 	if cfg.ResponseTimeout <= 0 {
 		cfg.ResponseTimeout = DefaultResponseTimeout
@@ -563,9 +564,9 @@ func (t *Tracker) sample(m *httpparse.Message, headerSampled int8) sampling.Deci
 // is sampled.
 func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq uint32) {
 	t.Stats.Requests++
-	th := TraceHeader{Sampled: -1}
+	th := xray.TraceHeader{Sampled: -1}
 	if m.HasTraceHeader {
-		th = ParseTraceHeader(m.TraceHeader)
+		th = xray.ParseTraceHeader(m.TraceHeader)
 	}
 	if th.Sampled != 0 {
 		t.nameBuf = t.cfg.Namer.AppendName(t.nameBuf[:0], m.Host)

@@ -11,12 +11,13 @@ import (
 	"github.com/xray-capture/xray-capture/capture"
 	"github.com/xray-capture/xray-capture/httpparse"
 	"github.com/xray-capture/xray-capture/naming"
+	"github.com/xray-capture/xray-capture/xray"
 )
 
 // collectSink keeps the JSON of every segment.
 type collectSink struct{ docs []map[string]any }
 
-func (c *collectSink) Emit(s *Segment) {
+func (c *collectSink) Emit(s *xray.Segment) {
 	var m map[string]any
 	if err := json.Unmarshal(s.AppendJSON(nil), &m); err != nil {
 		panic(err)
@@ -42,7 +43,7 @@ func newTracker(t *testing.T) (*Tracker, *collectSink) {
 	t.Helper()
 	fixed, _ := naming.NewFixed("svc")
 	sink := &collectSink{}
-	tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: NewSeededIDGen(1), SDKVersion: "test"})
+	tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: xray.NewSeededIDGen(1), SDKVersion: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,63 +268,13 @@ func TestSampledZeroIsNotSent(t *testing.T) {
 	}
 }
 
-func TestTraceHeaderVectors(t *testing.T) {
-	const root = "1-5759e988-bd862e3fe1be46a994272793"
-	for _, tc := range []struct {
-		in           string
-		root, parent string
-		sampled      int8
-	}{
-		{"Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1", root, "53995c3f42cd8ad8", 1},                                                                       // TV-12
-		{"Root=" + root + "; Parent=53995c3f42cd8ad8; Sampled=1", root, "53995c3f42cd8ad8", 1},                                                                     // TV-13, as Go
-		{"Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1;", root, "53995c3f42cd8ad8", 1},                                                                      // TV-14
-		{"root=" + root + ";sampled=1", "", "", -1},                                                                                                                // TV-15: keys are case-sensitive
-		{"Sampled=?;Root=0-57ff426a-80c11c39b0c928905eb0828d;Parent=foo;Self=2;Foo=bar", "", "", -1},                                                               // TV-16: invalid ids dropped
-		{"Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:1|68fd508a:5;Self=1-67891234-12456789abcdef012345678", root, "53995c3f42cd8ad8", 1}, // TV-17
-		{"Root=" + root + ";Sampled=2", root, "", -1},                                                                                                              // TV-18
-		{"Root=1-5759e988-bd862e3fe1be46a994272791;Root=" + root, root, "", -1},                                                                                    // last wins
-		{"some invalid string", "", "", -1},
-		{"Root=1-5759E988-BD862E3FE1BE46A994272793", "", "", -1}, // upper-case ids would not join the trace
-	} {
-		th := ParseTraceHeader([]byte(tc.in))
-		if string(th.Root) != tc.root || string(th.Parent) != tc.parent || th.Sampled != tc.sampled {
-			t.Errorf("%q: root %q parent %q sampled %d", tc.in, th.Root, th.Parent, th.Sampled)
-		}
-	}
-}
-
-func TestSegmentJSON(t *testing.T) {
-	s := Segment{
-		Name: []byte("svc"), ParentID: []byte("53995c3f42cd8ad8"),
-		Start: time.Unix(1700000000, 123456789), End: time.Unix(1700000001, 5000),
-		Method: []byte("GET"), URL: []byte("http://h/\"q\"\\\x01\xff\xe2\x82\xac"), UserAgent: []byte("UA\t1"),
-		ClientIP: []byte("203.0.113.7"), XForwardedFor: true, HasResponse: true, Status: 429, ContentLength: 0,
-		Error: true, Throttle: true, SDKVersion: "1.2.3", Outcome: "closed", CaptureGap: true,
-	}
-	copy(s.ID[:], "0123456789abcdef")
-	copy(s.TraceID[:], "1-5759e988-bd862e3fe1be46a994272793")
-	b := s.AppendJSON(nil)
-	want := `{"name":"svc","id":"0123456789abcdef","trace_id":"1-5759e988-bd862e3fe1be46a994272793",` +
-		`"start_time":1700000000.123456,"end_time":1700000001.000005,"parent_id":"53995c3f42cd8ad8",` +
-		`"http":{"request":{"method":"GET","url":"http://h/\"q\"\\\u0001` + "\ufffd€" + `","user_agent":"UA\t1",` +
-		`"client_ip":"203.0.113.7","x_forwarded_for":true},"response":{"status":429,"content_length":0}},` +
-		`"error":true,"throttle":true,"aws":{"xray":{"sdk":"xray-capture","sdk_version":"1.2.3"}},` +
-		`"annotations":{"capture_outcome":"closed","capture_gap":true}}`
-	if string(b) != want {
-		t.Errorf("JSON\n got %s\nwant %s", b, want)
-	}
-	if !json.Valid(b) {
-		t.Error("not valid JSON")
-	}
-}
-
 func TestBoundsEvictOldestAndBudgetHeaders(t *testing.T) {
 	fixed, _ := naming.NewFixed("svc")
 	sink := &collectSink{}
 	budget := &httpparse.Budget{MaxBytes: 64 << 10}
 	lim := httpparse.DefaultLimits
 	lim.Budget = budget
-	tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: NewSeededIDGen(1),
+	tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: xray.NewSeededIDGen(1),
 		MaxConnections: 100, ParseLimits: lim})
 	if err != nil {
 		t.Fatal(err)

@@ -19,8 +19,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/xray-capture/xray-capture/emitter"
 	"github.com/xray-capture/xray-capture/internal/testutil"
+	"github.com/xray-capture/xray-capture/xray"
 )
 
 // listen receives datagrams until SIGTERM or SIGINT, then writes a JSON
@@ -117,7 +117,7 @@ func receive(fd int, stopping *atomic.Bool) map[string]any {
 		for i := range got {
 			d := bufs[i][:msgs[i].Len]
 			n++
-			if !bytes.HasPrefix(d, []byte(emitter.Header)) || n%1024 == 0 {
+			if !bytes.HasPrefix(d, []byte(xray.DaemonHeader)) || n%1024 == 0 {
 				if _, err := testutil.CheckDatagram(d); err != nil {
 					bad++
 					continue

@@ -22,6 +22,7 @@ import (
 	"github.com/xray-capture/xray-capture/reassembly"
 	"github.com/xray-capture/xray-capture/sampling"
 	"github.com/xray-capture/xray-capture/segmenter"
+	"github.com/xray-capture/xray-capture/xray"
 )
 
 // run replays a file or captures live, as the options say.
@@ -314,9 +315,9 @@ func newTracker(o *Options, sinks *sinkSet, sampler sampling.Sampler, md awsmeta
 	if o.DynamicNaming != "" {
 		namer = naming.NewDynamic(o.DynamicNaming, fixed)
 	}
-	ids := segmenter.NewIDGen()
+	ids := xray.NewIDGen()
 	if o.IDSeed != 0 {
-		ids = segmenter.NewSeededIDGen(o.IDSeed + uint64(i))
+		ids = xray.NewSeededIDGen(o.IDSeed + uint64(i))
 	}
 	return segmenter.New(segmenter.Config{
 		Origin:          md.Origin,

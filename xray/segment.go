@@ -1,4 +1,4 @@
-package segmenter
+package xray
 
 import (
 	"strconv"
@@ -190,4 +190,20 @@ func appendString(dst []byte, s []byte) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// CutUTF8 cuts b to at most n bytes without splitting a UTF-8 sequence.
+func CutUTF8(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	b = b[:n]
+	i := len(b) - 1
+	for i > 0 && len(b)-i < utf8.UTFMax && !utf8.RuneStart(b[i]) {
+		i--
+	}
+	if !utf8.FullRune(b[i:]) {
+		b = b[:i]
+	}
+	return b
 }

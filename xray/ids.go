@@ -1,4 +1,4 @@
-package segmenter
+package xray
 
 import (
 	crand "crypto/rand"
@@ -35,13 +35,13 @@ func putHex(dst []byte, src []byte) {
 	}
 }
 
-// newSegmentID writes 16 hex digits from 8 random bytes.
-func newSegmentID(random []byte, dst *[16]byte) {
+// NewSegmentID writes 16 hex digits from 8 random bytes.
+func NewSegmentID(random []byte, dst *[16]byte) {
 	putHex(dst[:], random[:8])
 }
 
-// newTraceID writes 1-<8 hex of start's epoch second>-<24 random hex>.
-func newTraceID(random []byte, start time.Time, dst *[35]byte) {
+// NewTraceID writes 1-<8 hex of start's epoch second>-<24 random hex>.
+func NewTraceID(random []byte, start time.Time, dst *[35]byte) {
 	dst[0], dst[1], dst[10] = '1', '-', '-'
 	sec := uint32(start.Unix())
 	for i := range 8 {
