@@ -13,6 +13,9 @@ import (
 // nil for a request that got no answer; outcome is the capture_outcome
 // annotation ("" for a complete exchange).
 func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time.Time, outcome string) {
+	if r.deferSample {
+		t.sampleLate(r)
+	}
 	if !r.sampled {
 		return // decided and counted when the request came
 	}
@@ -106,7 +109,7 @@ func appendURL(dst []byte, r *pendingReq, c *conn) []byte {
 		if host := r.get(r.host); r.hasHost && len(host) > 0 {
 			dst = append(dst, host...)
 		} else {
-			dst = netip.AddrPortFrom(c.serverIP.Unmap(), c.srvPort).AppendTo(dst)
+			dst = netip.AddrPortFrom(c.serverIP.Unmap(), c.serverPort).AppendTo(dst)
 		}
 		if len(target) == 0 || target[0] != '/' {
 			dst = append(dst, '/') // "*" of OPTIONS, or garbage
@@ -114,6 +117,14 @@ func appendURL(dst []byte, r *pendingReq, c *conn) []byte {
 		dst = append(dst, target...)
 	}
 	return xray.CutUTF8(dst, maxURLBytes)
+}
+
+// firstForwarded returns the first X-Forwarded-For entry, trimmed.
+func firstForwarded(v []byte) []byte {
+	if i := bytes.IndexByte(v, ','); i >= 0 {
+		v = v[:i]
+	}
+	return httpparse.TrimOWS(v)
 }
 
 func hasScheme(t []byte) bool {

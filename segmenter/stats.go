@@ -29,6 +29,9 @@ type Stats struct {
 	// dropped to make room in the parsers' buffer budget.
 	HeaderEvictions uint64
 	Upgraded        uint64 // connections that switched protocol (101, CONNECT)
+	// ReusedTuples: connections ended by a client SYN with a new initial
+	// sequence number on their four-tuple (their own end was not captured).
+	ReusedTuples uint64
 
 	Requests      uint64 // request header blocks parsed
 	Responses     uint64 // final responses parsed
@@ -45,6 +48,10 @@ type Stats struct {
 	SampledByRule    uint64 // sampled by the rules (all, with sampling off)
 	NotSampledHeader uint64 // Sampled=0 in X-Amzn-Trace-Id
 	NotSampledRule   uint64 // not sampled by the rules
+	// UnpairableRequests: requests never offered to the sampler because they
+	// could not become a segment (not queued, or queued out of step and
+	// never found unanswered).
+	UnpairableRequests uint64
 
 	UnpairedRequests      uint64 // requests after a loss of step, not paired
 	UnpairedResponses     uint64 // responses with no request to pair with
@@ -96,7 +103,7 @@ func (s *Stats) Counters() []Counter {
 		{"connections", s.Connections}, {"midstream_connections", s.Midstream},
 		{"connections_evicted", s.ConnTableFull}, {"idle_closed", s.IdleClosed},
 		{"header_buffers_evicted", s.HeaderEvictions},
-		{"upgraded", s.Upgraded},
+		{"upgraded", s.Upgraded}, {"reused_tuples", s.ReusedTuples},
 		{"requests", s.Requests}, {"responses", s.Responses},
 		{"informational_responses", s.Informational},
 		{"segments", s.Segments}, {"segments_with_capture_gap", s.GapSegments},
@@ -104,6 +111,7 @@ func (s *Stats) Counters() []Counter {
 		{"orphan_timeout", s.OrphanTimeout},
 		{"sampled_by_header", s.SampledByHeader}, {"sampled_by_rule", s.SampledByRule},
 		{"not_sampled_by_header", s.NotSampledHeader}, {"not_sampled_by_rule", s.NotSampledRule},
+		{"unpairable_requests", s.UnpairableRequests},
 		{"unpaired_requests", s.UnpairedRequests}, {"unpaired_responses", s.UnpairedResponses},
 		{"response_before_request", s.ResponseBeforeRequest},
 		{"late_responses", s.LateResponses}, {"pending_overflow", s.PendingOverflow},

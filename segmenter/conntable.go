@@ -1,0 +1,217 @@
+package segmenter
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/xray-capture/xray-capture/capture"
+	"github.com/xray-capture/xray-capture/httpparse"
+	"github.com/xray-capture/xray-capture/reassembly"
+)
+
+// This file holds the connection table: keys, the LRU list, creation,
+// release, the idle sweep and the evictions that keep it bounded.
+
+type connKey struct {
+	client, server         [16]byte
+	clientPort, serverPort uint16
+}
+
+type conn struct {
+	key                    connKey
+	clientIP, serverIP     netip.Addr
+	clientPort, serverPort uint16
+	up, down               reassembly.Stream // client→server, server→client
+	req, resp              *httpparse.Parser
+	queue                  pendingQueue
+	lastSeen               time.Time
+	// outOfStep: pairing lost its certainty (and why); new requests are
+	// queued as uncertain. Zero while in step.
+	outOfStep      stepLoss
+	upgraded       bool
+	finUp, finDown bool
+	answer         answerState
+	respAck        uint32    // ACK of the packet where the current response began
+	respLastTS     time.Time // capture time of the last response bytes seen
+	midstream      bool      // picked up without the client's SYN
+	clientISN      uint32    // the client SYN's sequence number (with sawClientSYN)
+	sawClientSYN   bool
+	older, newer   *conn // the LRU list, most recently seen first
+}
+
+// connFor returns the connection p belongs to, creating it when p can open
+// one, or nil when p is the tail of a connection we do not know.
+func (t *Tracker) connFor(key connKey, p *capture.Packet, toServer bool) *conn {
+	syn := p.Flags&capture.FlagSYN != 0
+	c := t.conns[key]
+	if c != nil && syn && toServer && p.Flags&capture.FlagACK == 0 &&
+		(!c.sawClientSYN || p.Seq != c.clientISN) {
+		// A client SYN with a new initial sequence number: the client
+		// opened a new connection on the same four-tuple, so the old one
+		// ended, though its end was not captured. What it held cannot be
+		// called answered or unanswered.
+		t.Stats.ReusedTuples++
+		t.retire(c)
+		c = nil
+	}
+	if c != nil {
+		return c
+	}
+	if p.Flags&capture.FlagRST != 0 || (p.PayloadLen == 0 && !syn) {
+		return nil
+	}
+	if len(t.conns) >= t.cfg.MaxConnections {
+		// The bound is reached: the connection silent the longest makes
+		// room, and what it held is counted.
+		t.Stats.ConnTableFull++
+		t.retire(t.oldest)
+	}
+	return t.newConn(key, p, toServer, syn)
+}
+
+// retire releases a connection whose end was not captured: what the
+// reassembly holds is delivered, and the requests still queued are counted
+// as unpaired.
+func (t *Tracker) retire(c *conn) {
+	t.flushStreams(c)
+	t.dropQueue(c)
+	t.release(c)
+}
+
+func (t *Tracker) newConn(key connKey, p *capture.Packet, toServer, syn bool) *conn {
+	var c *conn
+	if n := len(t.free); n > 0 {
+		c, t.free = t.free[n-1], t.free[:n-1]
+	} else {
+		c = &conn{
+			req:  httpparse.New(httpparse.Request, t.cfg.ParseLimits),
+			resp: httpparse.New(httpparse.Response, t.cfg.ParseLimits),
+		}
+	}
+	queue := c.queue
+	req, resp := c.req, c.resp
+	up, down := c.up, c.down
+	*c = conn{key: key, req: req, resp: resp, queue: queue, up: up, down: down}
+	c.queue.reset()
+	c.up.Init(t.cfg.Budget)
+	c.down.Init(t.cfg.Budget)
+	if toServer {
+		c.clientIP, c.serverIP, c.clientPort, c.serverPort = p.SrcIP, p.DstIP, p.SrcPort, p.DstPort
+	} else {
+		c.clientIP, c.serverIP, c.clientPort, c.serverPort = p.DstIP, p.SrcIP, p.DstPort, p.SrcPort
+	}
+	if syn {
+		c.req.Reset()
+		c.resp.Reset()
+		if toServer && p.Flags&capture.FlagACK == 0 {
+			c.clientISN, c.sawClientSYN = p.Seq, true
+		}
+	} else {
+		// Picked up mid-stream: the first bytes may be the middle of a
+		// message; the parsers look for a start line.
+		c.midstream = true
+		t.Stats.Midstream++
+		c.req.ResetResync()
+		c.resp.ResetResync()
+	}
+	t.conns[key] = c
+	t.Stats.Connections++
+	return c
+}
+
+// touch moves c to the front of the LRU list.
+func (t *Tracker) touch(c *conn) {
+	if t.newest == c {
+		return
+	}
+	t.unlink(c)
+	c.older, c.newer = t.newest, nil
+	if t.newest != nil {
+		t.newest.newer = c
+	}
+	t.newest = c
+	if t.oldest == nil {
+		t.oldest = c
+	}
+}
+
+func (t *Tracker) unlink(c *conn) {
+	if c.newer != nil {
+		c.newer.older = c.older
+	} else if t.newest == c {
+		t.newest = c.older
+	}
+	if c.older != nil {
+		c.older.newer = c.newer
+	} else if t.oldest == c {
+		t.oldest = c.newer
+	}
+	c.older, c.newer = nil, nil
+}
+
+func (t *Tracker) release(c *conn) {
+	t.unlink(c)
+	c.req.Shrink()
+	c.resp.Shrink()
+	delete(t.conns, c.key)
+	c.up.Release()
+	c.down.Release()
+	c.queue.reset()
+	t.free = append(t.free, c)
+}
+
+// sweep times out requests and drops idle connections, by packet time. It
+// walks the connections oldest first, so that a replay emits in the same
+// order every time.
+func (t *Tracker) sweep() {
+	t.sweepAt = t.now.Add(sweepEvery)
+	idleBefore := t.now.Add(-t.cfg.IdleTimeout)
+	for c := t.oldest; c != nil; {
+		next := c.newer
+		t.timeoutRequests(c)
+		if c.lastSeen.Before(idleBefore) {
+			t.Stats.IdleClosed++
+			t.flushStreams(c)
+			t.timeoutRequests(c)
+			t.dropQueue(c) // none left: idle is longer than the response timeout
+			t.release(c)
+		}
+		c = next
+	}
+}
+
+// flushStreams delivers what the reassembly still holds, holes declared lost.
+func (t *Tracker) flushStreams(c *conn) {
+	for c.up.SkipHole() {
+		t.drainUp(c)
+	}
+	for c.down.SkipHole() {
+		t.drainDown(c)
+	}
+}
+
+// evictHeaderHolders makes room in the parsers' buffer budget by dropping
+// the partial header blocks of the connections silent the longest (slow
+// senders), down to three quarters of the budget. Each is counted.
+func (t *Tracker) evictHeaderHolders(except *conn) {
+	b := t.cfg.ParseLimits.Budget
+	for c := t.oldest; c != nil && b.Used() > b.MaxBytes/4*3; c = c.newer {
+		if c == except {
+			continue
+		}
+		evicted := false
+		if c.req.Holding() > 0 && c.req.InMessage() {
+			c.req.Drop()
+			evicted = true
+		}
+		if c.resp.Holding() > 0 && c.resp.InMessage() {
+			c.resp.Drop()
+			evicted = true
+		}
+		if evicted {
+			t.Stats.HeaderEvictions++
+			t.markOutOfStep(c, lossHeaderEvicted)
+			t.dropQueue(c)
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package segmenter
+
+import (
+	"github.com/xray-capture/xray-capture/httpparse"
+	"github.com/xray-capture/xray-capture/reassembly"
+)
+
+// This file holds the feeds: in-order bytes from reassembly into each
+// direction's parser, and the parser's events into pairing.
+
+func (t *Tracker) drainUp(c *conn) {
+	for {
+		ch, ok := c.up.Next()
+		if !ok {
+			return
+		}
+		t.feedUp(c, ch)
+	}
+}
+
+func (t *Tracker) drainDown(c *conn) {
+	for {
+		ch, ok := c.down.Next()
+		if !ok {
+			return
+		}
+		t.feedDown(c, ch)
+	}
+}
+
+// feedUp gives client bytes to the request parser.
+func (t *Tracker) feedUp(c *conn, ch reassembly.Chunk) {
+	if c.upgraded {
+		return
+	}
+	if ch.Gap > 0 {
+		inMessage := c.req.InMessage()
+		if inStep, _ := c.req.Gap(ch.Gap); !inStep {
+			t.markOutOfStep(c, lossRequestGap)
+		} else if inMessage && c.queue.len() > 0 {
+			c.queue.back().gap = true
+		}
+	}
+	base := c.req.Offset()
+	b := ch.Data
+	for len(b) > 0 {
+		n, ev := c.req.Feed(b, ch.TS)
+		b = b[n:]
+		if ev&httpparse.Headers != 0 {
+			m := c.req.Message()
+			t.onRequest(c, m, ch.Seq+uint32(m.StartOffset-base))
+		}
+		if ev&httpparse.Invalid != 0 {
+			t.Stats.RequestParseErrors[c.req.InvalidReason()]++
+			// The server may answer what we could not read; from here on a
+			// response could belong to it.
+			t.markOutOfStep(c, lossRequestInvalid)
+			if c.req.InvalidReason() == httpparse.ReasonBudget {
+				t.evictHeaderHolders(c)
+			}
+		}
+		if ev == 0 {
+			break
+		}
+	}
+	if ch.FIN {
+		if c.req.Close()&httpparse.Invalid != 0 {
+			t.Stats.RequestParseErrors[httpparse.ReasonTruncated]++
+		}
+		c.finUp = true
+	}
+}
+
+// feedDown gives server bytes to the response parser.
+func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
+	if c.upgraded {
+		return
+	}
+	if ch.Gap > 0 {
+		switch inStep, done := c.resp.Gap(ch.Gap); {
+		case !inStep:
+			// Whole responses may have been lost: no queued request can be
+			// paired any more.
+			t.markOutOfStep(c, lossResponseGap)
+			t.dropQueue(c)
+		case done:
+			// The lost bytes were the end of the body: the response ended
+			// with the last packet seen of it.
+			t.onResponseEvent(c, httpparse.Done, c.respLastTS)
+		}
+	}
+	b := ch.Data
+	for len(b) > 0 {
+		if !c.resp.InMessage() {
+			c.respAck = ch.Ack
+			if c.queue.len() > 0 {
+				c.resp.ExpectResponseTo(c.queue.front().expect)
+			} else {
+				c.resp.ExpectResponseTo(httpparse.Expect{})
+			}
+		}
+		n, ev := c.resp.Feed(b, ch.TS)
+		b = b[n:]
+		c.respLastTS = ch.TS
+		t.onResponseEvent(c, ev, ch.TS)
+		if ev == 0 || c.upgraded {
+			break
+		}
+	}
+	if ch.FIN {
+		ev := c.resp.Close()
+		if ev&httpparse.Done != 0 {
+			t.onResponseEvent(c, ev, ch.TS)
+		} else if c.answer != answerNone {
+			// The server closed in the middle of a response: what it said
+			// so far is the answer, marked as cut.
+			t.finishResponse(c, ch.TS, "closed")
+		}
+		c.finDown = true
+		t.orphanQueue(c, ch.TS, "closed")
+	}
+}

@@ -1,0 +1,370 @@
+package segmenter
+
+import (
+	"time"
+
+	"github.com/xray-capture/xray-capture/httpparse"
+	"github.com/xray-capture/xray-capture/sampling"
+	"github.com/xray-capture/xray-capture/xray"
+)
+
+// This file holds every decision about which response answers which request
+// (docs/segments.md, Pairing). The rule: the i-th final response on a
+// connection answers the i-th request (HTTP/1.1 keeps order, pipelining
+// included), and a pair is made only when no loss can have shifted that
+// order. The invariants, checked after every packet by the tests
+// (invariants_test.go):
+//
+//   - the queue holds at most MaxPending requests, in stream order;
+//   - requests queued while the connection was out of step (uncertain) all
+//     come after the certain ones, and only while it is out of step;
+//   - a response being paired (answerPaired) has a certain request at the
+//     head of the queue;
+//   - a request is sampled (takes a reservoir slot) only when it can become
+//     a segment.
+
+// pendingReq is a request waiting for its response; the bytes a segment
+// needs are copied into buf once, at its header block.
+type pendingReq struct {
+	start                         time.Time
+	seq                           uint32 // sequence number of its first byte
+	buf                           []byte
+	method, target, host, ua, xff span
+	name, root, parent            span // segment name; well-formed ids of an incoming trace header
+	hasHost, hasUA, hasXFF        bool
+	expect                        httpparse.Expect
+	gap, timedOut                 bool
+	sampled                       bool
+	rule                          string // centralized rule that sampled it
+	// uncertain: queued after the connection lost step. It can never be
+	// paired, only found unanswered (no response came after it at all).
+	uncertain bool
+	// deferSample: fields copied, the rules not asked yet (uncertain).
+	deferSample bool
+}
+
+type span struct{ off, n int32 }
+
+func (r *pendingReq) get(s span) []byte { return r.buf[s.off : s.off+s.n] }
+
+func (r *pendingReq) put(b []byte, limit int) span {
+	b = xray.CutUTF8(b, limit)
+	s := span{int32(len(r.buf)), int32(len(b))}
+	r.buf = append(r.buf, b...)
+	return s
+}
+
+// pendingQueue is a connection's FIFO of requests awaiting a response: a
+// ring that grows by doubling and keeps each slot's buffer for reuse.
+type pendingQueue struct {
+	ring    []pendingReq
+	head, n int
+}
+
+func (q *pendingQueue) len() int { return q.n }
+
+// at returns the i-th oldest request.
+func (q *pendingQueue) at(i int) *pendingReq { return &q.ring[(q.head+i)%len(q.ring)] }
+
+func (q *pendingQueue) front() *pendingReq { return q.at(0) }
+
+func (q *pendingQueue) back() *pendingReq { return q.at(q.n - 1) }
+
+// pushBack appends a slot and returns it, its buffer emptied but kept.
+func (q *pendingQueue) pushBack() *pendingReq {
+	if q.n == len(q.ring) {
+		q.grow()
+	}
+	q.n++
+	r := q.back()
+	buf := r.buf[:0]
+	*r = pendingReq{buf: buf}
+	return r
+}
+
+func (q *pendingQueue) popFront() {
+	q.head = (q.head + 1) % len(q.ring)
+	q.n--
+}
+
+// grow doubles the ring, keeping its order.
+func (q *pendingQueue) grow() {
+	ring := make([]pendingReq, max(4, 2*len(q.ring)))
+	for i := range q.n {
+		ring[i] = *q.at(i)
+	}
+	q.ring, q.head = ring, 0
+}
+
+// reset empties the queue, keeping the slots' buffers.
+func (q *pendingQueue) reset() {
+	for i := range q.ring {
+		q.ring[i].buf = q.ring[i].buf[:0]
+	}
+	q.head, q.n = 0, 0
+}
+
+// answerState says what the response being parsed will be paired with.
+type answerState uint8
+
+const (
+	answerNone      answerState = iota // no response header block being answered
+	answerPaired                       // headers seen, pairs with the queue's head
+	answerDiscarded                    // headers seen, pairs with nothing
+)
+
+// responseVerdict names each outcome of deciding whom a final response's
+// header block answers.
+type responseVerdict uint8
+
+const (
+	// pairWithHead: the head of the queue, certainly.
+	pairWithHead responseVerdict = iota
+	// noRequestQueued: no request is waiting: it answers one we did not see.
+	noRequestQueued
+	// answersUnseenRequest: its ACK shows the server had not received a
+	// byte of the head request when it sent this.
+	answersUnseenRequest
+	// answersUncertain: the head was queued out of step; this answers it or
+	// one lost before it, which cannot be told apart.
+	answersUncertain
+)
+
+// judgeResponse decides whom the response whose header block just parsed
+// answers. It changes nothing.
+func judgeResponse(c *conn) responseVerdict {
+	switch {
+	case c.queue.len() == 0:
+		return noRequestQueued
+	case !after(c.respAck, c.queue.front().seq):
+		return answersUnseenRequest
+	case c.queue.front().uncertain:
+		return answersUncertain
+	}
+	return pairWithHead
+}
+
+// stepLoss names why a connection lost step: from then on the order of
+// requests and responses is not known for certain.
+type stepLoss uint8
+
+const (
+	lossRequestGap        stepLoss = iota + 1 // client bytes lost where a message may have started
+	lossResponseGap                           // server bytes lost where a message may have started
+	lossRequestInvalid                        // client bytes that are not HTTP
+	lossResponseInvalid                       // server bytes that are not HTTP
+	lossPendingOverflow                       // a request over the pending bound was not queued
+	lossHeaderEvicted                         // a partial header block was dropped for the buffer budget
+	lossMissedHandshake                       // the client's SYN seen, the server's SYN-ACK not
+	lossUnseenClientBytes                     // a response came while the server had client bytes we lack
+)
+
+// markOutOfStep stops certain pairing of new requests on c.
+func (t *Tracker) markOutOfStep(c *conn, why stepLoss) {
+	if c.outOfStep == 0 {
+		c.outOfStep = why
+	}
+}
+
+func after(a, b uint32) bool { return int32(a-b) > 0 }
+
+// onRequest queues a parsed request, copying what its segment needs if it
+// is sampled.
+func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq uint32) {
+	t.Stats.Requests++
+	if c.queue.len() == t.cfg.MaxPending {
+		// Dropping one would shift every later pairing; stop pairing here.
+		t.Stats.PendingOverflow++
+		t.Stats.UnpairableRequests++
+		t.markOutOfStep(c, lossPendingOverflow)
+		return
+	}
+	th := xray.TraceHeader{Sampled: -1}
+	if m.HasTraceHeader {
+		th = xray.ParseTraceHeader(m.TraceHeader)
+	}
+	r := c.queue.pushBack()
+	r.start, r.seq, r.uncertain = m.Start, seq, c.outOfStep != 0
+	r.expect = httpparse.Expect{
+		Head:    string(m.Method) == "HEAD",
+		Connect: string(m.Method) == "CONNECT",
+		HTTP09:  m.Major == 0,
+	}
+	r.gap = m.Gap
+	if th.Sampled == 0 {
+		t.Stats.NotSampledHeader++
+		return // kept for pairing only; nothing to copy
+	}
+	t.nameBuf = t.cfg.Namer.AppendName(t.nameBuf[:0], m.Host)
+	if th.Sampled == 1 {
+		t.Stats.SampledByHeader++
+		r.sampled = true
+	} else if !r.uncertain {
+		// An uncertain request may never become a segment: the rules decide
+		// only when it does (sampleLate), so that it takes no reservoir slot
+		// for nothing.
+		d := t.sample(m.Start, m.Host, m.Method, httpparse.PathOf(m.Target))
+		if !d.Sampled {
+			return
+		}
+		r.sampled, r.rule = true, d.RuleName
+	}
+	r.method = r.put(m.Method, 64)
+	r.target = r.put(m.Target, maxURLBytes)
+	r.host, r.hasHost = r.put(m.Host, maxURLBytes), m.HasHost
+	r.ua, r.hasUA = r.put(m.UserAgent, maxUserAgentBytes), m.HasUserAgent
+	r.xff, r.hasXFF = r.put(firstForwarded(m.XForwardedFor), maxClientIPBytes), m.HasXForwardedFor
+	r.name = r.put(t.nameBuf, len(t.nameBuf))
+	r.root, r.parent = r.put(th.Root, len(th.Root)), r.put(th.Parent, len(th.Parent))
+	r.deferSample = !r.sampled
+}
+
+// sample asks the sampler, which matches on the segment name already in
+// t.nameBuf, and counts the decision.
+func (t *Tracker) sample(start time.Time, host, method, path []byte) sampling.Decision {
+	t.samplingReq = sampling.Request{Host: host, Method: method, Path: path, ServiceName: t.nameBuf, ServiceType: t.origin}
+	d := t.cfg.Sampler.Sample(start, &t.samplingReq)
+	if d.Sampled {
+		t.Stats.SampledByRule++
+	} else {
+		t.Stats.NotSampledRule++
+	}
+	return d
+}
+
+// sampleLate decides, when an uncertain request is about to become a
+// segment, whether the rules sample it.
+func (t *Tracker) sampleLate(r *pendingReq) {
+	r.deferSample = false
+	t.nameBuf = append(t.nameBuf[:0], r.get(r.name)...)
+	d := t.sample(r.start, r.get(r.host), r.get(r.method), httpparse.PathOf(r.get(r.target)))
+	r.sampled, r.rule = d.Sampled, d.RuleName
+}
+
+// onResponseEvent acts on what the response parser reached.
+func (t *Tracker) onResponseEvent(c *conn, ev httpparse.Event, ts time.Time) {
+	if ev&httpparse.Headers != 0 {
+		t.onResponseHeaders(c, ev)
+	}
+	if ev&httpparse.Done != 0 && c.answer != answerNone {
+		t.finishResponse(c, ts, "")
+		if ev&httpparse.Upgrade != 0 {
+			c.upgraded = true
+			t.Stats.Upgraded++
+		}
+	}
+	if ev&httpparse.Invalid != 0 {
+		t.Stats.ResponseParseErrors[c.resp.InvalidReason()]++
+		c.answer = answerNone
+		t.markOutOfStep(c, lossResponseInvalid)
+		t.dropQueue(c)
+		if c.resp.InvalidReason() == httpparse.ReasonBudget {
+			t.evictHeaderHolders(c)
+		}
+	}
+}
+
+func (t *Tracker) onResponseHeaders(c *conn, ev httpparse.Event) {
+	m := c.resp.Message()
+	if m.Status < 200 && ev&httpparse.Upgrade == 0 {
+		t.Stats.Informational++
+		return
+	}
+	t.Stats.Responses++
+	switch judgeResponse(c) {
+	case pairWithHead:
+		c.answer = answerPaired
+	case noRequestQueued:
+		t.Stats.UnpairedResponses++
+		c.answer = answerDiscarded
+		if c.up.Missing() {
+			// The server had client bytes we have not seen (lost, or
+			// captured late): the request this answers may still show up,
+			// and must not be paired with a later response.
+			t.markOutOfStep(c, lossUnseenClientBytes)
+		}
+	case answersUnseenRequest:
+		t.Stats.ResponseBeforeRequest++
+		c.answer = answerDiscarded
+	case answersUncertain:
+		// None of the queued requests can be paired, nor called unanswered
+		// any more.
+		t.Stats.UnpairedResponses++
+		t.dropQueue(c)
+		c.answer = answerDiscarded
+	}
+}
+
+// finishResponse pairs the current response with the queue's head.
+func (t *Tracker) finishResponse(c *conn, end time.Time, outcome string) {
+	st := c.answer
+	c.answer = answerNone
+	if st != answerPaired {
+		return
+	}
+	r := c.queue.front()
+	if r.timedOut {
+		t.Stats.LateResponses++
+	} else {
+		t.emit(c, r, c.resp.Message(), end, outcome)
+	}
+	c.queue.popFront()
+}
+
+// dropQueue counts the queued requests that can no longer be paired.
+func (t *Tracker) dropQueue(c *conn) {
+	for c.queue.len() > 0 {
+		if !c.queue.front().timedOut {
+			t.Stats.UnpairedRequests++
+		}
+		t.popUnsent(c)
+	}
+	c.answer = answerNone
+}
+
+// popUnsent removes the queue's head, which will never be a segment.
+func (t *Tracker) popUnsent(c *conn) {
+	if c.queue.front().deferSample {
+		t.Stats.UnpairableRequests++
+	}
+	c.queue.popFront()
+}
+
+// orphanQueue sends the queued requests as unanswered.
+func (t *Tracker) orphanQueue(c *conn, end time.Time, outcome string) {
+	for c.queue.len() > 0 {
+		if r := c.queue.front(); !r.timedOut {
+			t.emit(c, r, nil, end, outcome)
+		}
+		c.queue.popFront()
+	}
+}
+
+// endConn finishes a connection that was reset or closed on both sides.
+func (t *Tracker) endConn(c *conn, ts time.Time, outcome string) {
+	if c.answer != answerNone {
+		t.finishResponse(c, ts, outcome)
+	}
+	t.orphanQueue(c, ts, outcome)
+	t.release(c)
+}
+
+// timeoutRequests sends requests unanswered for ResponseTimeout as
+// timeouts. They stay queued, so that a late response is recognised.
+func (t *Tracker) timeoutRequests(c *conn) {
+	for i := range c.queue.len() {
+		r := c.queue.at(i)
+		if r.timedOut {
+			continue
+		}
+		end := r.start.Add(t.cfg.ResponseTimeout)
+		if end.After(t.now) {
+			return // later ones are younger
+		}
+		if i == 0 && c.answer != answerNone {
+			return // being answered right now
+		}
+		t.emit(c, r, nil, end, "timeout")
+		r.timedOut = true
+	}
+}
