@@ -94,6 +94,9 @@ func (s *Stream) Push(seq uint32, syn, fin bool, captured []byte, wireLen int, a
 			s.next, s.synced = seq+1, true
 		}
 		seq++ // data on a SYN (TCP Fast Open) starts after it
+		if wireLen == 0 && !fin {
+			return Chunk{}, false // a bare SYN (or its repeat) carries nothing
+		}
 	}
 	if !s.synced {
 		if wireLen == 0 && !fin {
