@@ -3,7 +3,7 @@ BPF2GO_STRIP ?= llvm-strip-19
 
 .PHONY: generate test captures
 
-# Regenerates bpf/filter_bpfel.{go,o} from bpf/socket_filter.c.
+# Regenerates bpf/filter_bpf{el,eb}.{go,o} from bpf/socket_filter.c.
 generate:
 	BPF2GO_CC=$(BPF2GO_CC) BPF2GO_STRIP=$(BPF2GO_STRIP) go generate ./bpf/
 

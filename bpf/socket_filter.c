@@ -6,13 +6,7 @@
 // everything else in the kernel. It reads headers relative to the network
 // header, so it works on Ethernet, loopback and raw-IP devices alike.
 
-#include <linux/bpf.h>
-#include <linux/if_ether.h>
-#include <linux/if_packet.h>
-#include <linux/in.h>
-#include <linux/ip.h>
-#include <linux/ipv6.h>
-#include <linux/tcp.h>
+#include "uapi.h"
 #include "bpf_helpers.h"
 #include "bpf_endian.h"
 
