@@ -2,6 +2,7 @@ package segmenter
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/xray-capture/xray-capture/httpparse"
@@ -20,7 +21,7 @@ type Stats struct {
 
 	Connections uint64 // connections tracked
 	// OpenConnections is how many are tracked now (a gauge, set by
-	// SyncStats; not in Counters).
+	// SyncStats; in Gauges, not in Counters).
 	OpenConnections uint64
 	Midstream       uint64 // connections picked up without their SYN
 	ConnTableFull   uint64 // connections evicted (the oldest) to make room at the bound
@@ -63,7 +64,7 @@ type Stats struct {
 	RequestParseErrors  [httpparse.NumReasons]uint64
 	ResponseParseErrors [httpparse.NumReasons]uint64
 
-	// Reassembly, copied from the Budget when Counters is called.
+	// Reassembly, copied from the Budget by Tracker.SyncStats.
 	OutOfOrder, Retransmitted, ReassemblyOverflows, GapBytes, AckGaps uint64
 }
 
@@ -88,59 +89,158 @@ func (s *Stats) Add(o *Stats) {
 	}
 }
 
-// Counter is one named value of Stats.
+// The table of counters: one row per field of Stats, which names it on the
+// summary line (Counters), names and explains it as a Prometheus metric,
+// and says whether it counts something not traced. Adding a counter is a
+// field of Stats and a row here; TestTableHasEveryField checks that no
+// field is left out. The rows' order is that of Counters and of the drops
+// on the summary line.
+//
+// metric is the Prometheus name after the xray_capture_ prefix, with its
+// label in braces when the metric has several rows. An array field (one
+// counter per httpparse.Reason) gives a counter per reason: its name is
+// the row's plus the reason, and its metric has a label reason as well.
+var table = []row{
+	{"Packets", "packets", "packets_total", "Frames read from the capture source.", counter},
+	{"Bytes", "bytes", "bytes_total", "Bytes of those frames, as on the wire.", counter},
+	{"NotTCP", "not_tcp", "frames_not_traced_total{reason=not_tcp}", helpNotTraced, counter},
+	{"Fragments", "ip_fragments", "frames_not_traced_total{reason=ip_fragment}", helpNotTraced, drop},
+	{"Malformed", "malformed_frames", "frames_not_traced_total{reason=malformed}", helpNotTraced, drop},
+	{"UnknownLink", "unknown_link_type", "frames_not_traced_total{reason=unknown_link_type}", helpNotTraced, drop},
+	{"OtherPort", "other_port", "frames_not_traced_total{reason=other_port}", helpNotTraced, counter},
+	{"Connections", "connections", "connections_total", "TCP connections tracked.", counter},
+	{"Midstream", "midstream_connections", "connections_midstream_total", "TCP connections picked up without their SYN.", counter},
+	{"ConnTableFull", "connections_evicted", "evictions_total{bound=connections}", helpEvictions, drop},
+	{"IdleClosed", "idle_closed", "evictions_total{bound=idle_timeout}", helpEvictions, counter},
+	{"HeaderEvictions", "header_buffers_evicted", "evictions_total{bound=header_buffer}", helpEvictions, drop},
+	{"Upgraded", "upgraded", "connections_upgraded_total", "Connections that switched protocol (101, CONNECT), no longer parsed.", counter},
+	{"ReusedTuples", "reused_tuples", "connections_reused_tuple_total", "Connections ended by a client SYN with a new initial sequence number on their four-tuple.", counter},
+	{"Requests", "requests", "requests_total", "HTTP requests parsed.", counter},
+	{"Responses", "responses", "responses_total", "Final HTTP responses parsed.", counter},
+	{"Informational", "informational_responses", "informational_responses_total", "1xx HTTP responses other than 101 parsed.", counter},
+	{"Segments", "segments", "segments_total", "Segments built (sampled exchanges and unanswered requests).", counter},
+	{"GapSegments", "segments_with_capture_gap", "segments_with_capture_gap_total", "Segments built across lost stream bytes (annotated capture_gap).", counter},
+	{"OrphanReset", "orphan_reset", "unanswered_requests_total{outcome=reset}", helpUnanswered, counter},
+	{"OrphanClosed", "orphan_closed", "unanswered_requests_total{outcome=closed}", helpUnanswered, counter},
+	{"OrphanTimeout", "orphan_timeout", "unanswered_requests_total{outcome=timeout}", helpUnanswered, counter},
+	{"SampledByHeader", "sampled_by_header", "sampled_total{by=header}", helpSampled, counter},
+	{"SampledByRule", "sampled_by_rule", "sampled_total{by=rule}", helpSampled, counter},
+	{"NotSampledHeader", "not_sampled_by_header", "not_sampled_total{by=header}", helpNotSampled, counter},
+	{"NotSampledRule", "not_sampled_by_rule", "not_sampled_total{by=rule}", helpNotSampled, counter},
+	{"UnpairableRequests", "unpairable_requests", "unpairable_requests_total", "Requests never offered to the sampler because they could not become a segment.", counter},
+	{"UnpairedRequests", "unpaired_requests", "unpaired_total{reason=request_after_loss}", helpUnpaired, drop},
+	{"UnpairedResponses", "unpaired_responses", "unpaired_total{reason=response_without_request}", helpUnpaired, drop},
+	{"ResponseBeforeRequest", "response_before_request", "unpaired_total{reason=response_before_request}", helpUnpaired, drop},
+	{"LateResponses", "late_responses", "unpaired_total{reason=late_response}", helpUnpaired, drop},
+	{"PendingOverflow", "pending_overflow", "evictions_total{bound=pending_requests}", helpEvictions, drop},
+	{"InFlightAtEnd", "in_flight_at_end", "unpaired_total{reason=in_flight_at_end}", helpUnpaired, drop},
+	{"OutOfOrder", "out_of_order_segments", "reassembly_segments_total{kind=out_of_order}", helpReassembly, counter},
+	{"Retransmitted", "retransmitted_segments", "reassembly_segments_total{kind=retransmitted}", helpReassembly, counter},
+	{"ReassemblyOverflows", "reassembly_overflows", "evictions_total{bound=reassembly_buffer}", helpEvictions, drop},
+	{"GapBytes", "gap_bytes", "reassembly_gap_bytes_total", "Stream bytes declared lost (capture loss or bounds).", drop},
+	{"AckGaps", "ack_gaps", "reassembly_ack_gaps_total", "Holes in a stream declared lost because the peer acknowledged past them.", counter},
+	{"RequestParseErrors", "request_parse_error_", "parse_errors_total{direction=request}", helpParseErrors, drop},
+	{"ResponseParseErrors", "response_parse_error_", "parse_errors_total{direction=response}", helpParseErrors, drop},
+	{"OpenConnections", "open_connections", "connections_open", "TCP connections tracked now.", gauge},
+}
+
+// The help of the metrics that have several rows.
+const (
+	helpNotTraced   = "Frames not traced, by reason."
+	helpEvictions   = "State given up because a bound was reached, by bound."
+	helpUnanswered  = "Requests without a response, by outcome."
+	helpSampled     = "Requests sampled, by what decided."
+	helpNotSampled  = "Requests not sampled, by what decided."
+	helpUnpaired    = "Requests or responses not paired, by reason."
+	helpReassembly  = "TCP segments that needed reassembly work, by kind."
+	helpParseErrors = "HTTP parse errors, by direction and reason."
+)
+
+type row struct {
+	field, name, metric, help string
+	kind                      kind
+}
+
+type kind uint8
+
+const (
+	counter kind = iota
+	drop         // a counter of something not traced
+	gauge        // a level, not a count: in Gauges, not in Counters
+)
+
+// Counter is one value of Stats, with its names.
 type Counter struct {
-	Name  string
+	Name  string // on the summary line: "ip_fragments"
 	Value uint64
+	// Metric is the Prometheus name after the xray_capture_ prefix:
+	// "frames_not_traced_total"; Help explains it. Rows of one metric
+	// differ in their LabelValues, one for each of LabelNames.
+	Metric, Help string
+	LabelNames   []string // shared with every Counter of the row: do not modify
+	LabelValues  []string // ditto
+	Drop         bool     // counts something not traced
+	Gauge        bool     // a level, not a count
+
+	field, index int // in Stats; index into an array field, or -1
 }
 
-// Counters lists every counter with its name, in a fixed order.
-func (s *Stats) Counters() []Counter {
-	c := []Counter{
-		{"packets", s.Packets}, {"bytes", s.Bytes}, {"not_tcp", s.NotTCP},
-		{"ip_fragments", s.Fragments}, {"malformed_frames", s.Malformed},
-		{"unknown_link_type", s.UnknownLink}, {"other_port", s.OtherPort},
-		{"connections", s.Connections}, {"midstream_connections", s.Midstream},
-		{"connections_evicted", s.ConnTableFull}, {"idle_closed", s.IdleClosed},
-		{"header_buffers_evicted", s.HeaderEvictions},
-		{"upgraded", s.Upgraded}, {"reused_tuples", s.ReusedTuples},
-		{"requests", s.Requests}, {"responses", s.Responses},
-		{"informational_responses", s.Informational},
-		{"segments", s.Segments}, {"segments_with_capture_gap", s.GapSegments},
-		{"orphan_reset", s.OrphanReset}, {"orphan_closed", s.OrphanClosed},
-		{"orphan_timeout", s.OrphanTimeout},
-		{"sampled_by_header", s.SampledByHeader}, {"sampled_by_rule", s.SampledByRule},
-		{"not_sampled_by_header", s.NotSampledHeader}, {"not_sampled_by_rule", s.NotSampledRule},
-		{"unpairable_requests", s.UnpairableRequests},
-		{"unpaired_requests", s.UnpairedRequests}, {"unpaired_responses", s.UnpairedResponses},
-		{"response_before_request", s.ResponseBeforeRequest},
-		{"late_responses", s.LateResponses}, {"pending_overflow", s.PendingOverflow},
-		{"in_flight_at_end", s.InFlightAtEnd},
-		{"out_of_order_segments", s.OutOfOrder}, {"retransmitted_segments", s.Retransmitted},
-		{"reassembly_overflows", s.ReassemblyOverflows}, {"gap_bytes", s.GapBytes},
-		{"ack_gaps", s.AckGaps},
+// counters is the table expanded, once: the gauges after the counters.
+var counters, numCounters = expand(table)
+
+func expand(t []row) ([]Counter, int) {
+	st := reflect.TypeFor[Stats]()
+	var cs, gauges []Counter
+	for _, r := range t {
+		f, ok := st.FieldByName(r.field)
+		if !ok {
+			panic("segmenter: the counter table names Stats." + r.field + ", which does not exist")
+		}
+		metric, label, _ := strings.Cut(strings.TrimSuffix(r.metric, "}"), "{")
+		c := Counter{Name: r.name, Metric: metric, Help: r.help, Drop: r.kind == drop, Gauge: r.kind == gauge,
+			field: f.Index[0], index: -1}
+		if name, value, ok := strings.Cut(label, "="); ok {
+			c.LabelNames, c.LabelValues = []string{name}, []string{value}
+		}
+		if f.Type.Kind() != reflect.Array {
+			if r.kind == gauge {
+				gauges = append(gauges, c)
+			} else {
+				cs = append(cs, c)
+			}
+			continue
+		}
+		// One per httpparse.Reason; 0 is no error.
+		names := slices.Concat(c.LabelNames, []string{"reason"})
+		for i := 1; i < f.Type.Len(); i++ {
+			reason := httpparse.Reason(i).String()
+			e := c
+			e.Name, e.index = r.name+reason, i
+			e.LabelNames, e.LabelValues = names, slices.Concat(c.LabelValues, []string{reason})
+			cs = append(cs, e)
+		}
 	}
-	for r := 1; r < httpparse.NumReasons; r++ {
-		c = append(c, Counter{"request_parse_error_" + httpparse.Reason(r).String(), s.RequestParseErrors[r]})
-	}
-	for r := 1; r < httpparse.NumReasons; r++ {
-		c = append(c, Counter{"response_parse_error_" + httpparse.Reason(r).String(), s.ResponseParseErrors[r]})
-	}
-	return c
+	return append(cs, gauges...), len(cs)
 }
 
-// dropCounters are the counters that mean something was not traced.
-var dropCounters = map[string]bool{
-	"ip_fragments": true, "malformed_frames": true, "unknown_link_type": true,
-	"connections_evicted": true, "header_buffers_evicted": true, "unpaired_requests": true, "unpaired_responses": true,
-	"response_before_request": true, "late_responses": true, "pending_overflow": true,
-	"in_flight_at_end": true, "reassembly_overflows": true, "gap_bytes": true,
-}
+// Counters lists every counter, with its value and names, in the table's
+// order; not the gauges.
+func (s *Stats) Counters() []Counter { return s.values(counters[:numCounters]) }
 
-// IsDrop reports whether a counter of that name counts something lost.
-func IsDrop(name string) bool {
-	if dropCounters[name] {
-		return true
+// Gauges lists the values of Stats that are levels, not counts
+// (OpenConnections).
+func (s *Stats) Gauges() []Counter { return s.values(counters[numCounters:]) }
+
+func (s *Stats) values(descs []Counter) []Counter {
+	v := reflect.ValueOf(s).Elem()
+	out := make([]Counter, len(descs))
+	for i, c := range descs {
+		f := v.Field(c.field)
+		if c.index >= 0 {
+			f = f.Index(c.index)
+		}
+		c.Value = f.Uint()
+		out[i] = c
 	}
-	return strings.HasPrefix(name, "request_parse_") || strings.HasPrefix(name, "response_parse_")
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/xray-capture/xray-capture/capture"
-	"github.com/xray-capture/xray-capture/httpparse"
 	"github.com/xray-capture/xray-capture/segmenter"
 )
 
@@ -102,43 +102,55 @@ func takeSnapshot(t *segmenter.Tracker, sinks *sinkSet, src kernelStats, ready b
 	return s
 }
 
-// funnel is the Prometheus collector of the capture funnel.
+// funnel is the Prometheus collector of the capture funnel: every counter
+// and gauge of segmenter.Stats, as its table names them, and the kernel's,
+// the sinks' and readiness, below.
 type funnel struct {
 	box   *statsBox
-	descs map[string]*prometheus.Desc
+	descs map[string]*prometheus.Desc // by metric name, without the prefix
 }
 
-func desc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc("xray_capture_"+name, help, labels, nil)
+// snapshotMetrics are the funnel's values that are not the Tracker's.
+var snapshotMetrics = []struct {
+	name, help string
+	kind       prometheus.ValueType
+	value      func(*snapshot) uint64
+}{
+	{"kernel_drops_total", "Packets the kernel dropped because the ring was full.", prometheus.CounterValue,
+		func(s *snapshot) uint64 { return s.kernel.Drops }},
+	{"ring_freezes_total", "Times the kernel froze the ring queue.", prometheus.CounterValue,
+		func(s *snapshot) uint64 { return s.kernel.Freezes }},
+	{"segments_sent_total", "Segments sent to the daemon.", prometheus.CounterValue,
+		func(s *snapshot) uint64 { return s.sent }},
+	{"segment_send_errors_total", "Segments the daemon socket refused.", prometheus.CounterValue,
+		func(s *snapshot) uint64 { return s.sendErrs }},
+	{"segments_too_large_total", "Segments over 64,000 bytes, not sent.", prometheus.CounterValue,
+		func(s *snapshot) uint64 { return s.tooBig }},
+	{"output_segments_written_total", "Segments written to --output.", prometheus.CounterValue,
+		func(s *snapshot) uint64 { return s.outWritten }},
+	{"output_segments_lost_total", "Segments a failed write to --output lost.", prometheus.CounterValue,
+		func(s *snapshot) uint64 { return s.outLost }},
+	{"ready", "1 once capture runs.", prometheus.GaugeValue,
+		func(s *snapshot) uint64 {
+			if s.ready {
+				return 1
+			}
+			return 0
+		}},
 }
 
 func newFunnel(box *statsBox) *funnel {
-	return &funnel{box: box, descs: map[string]*prometheus.Desc{
-		"packets":     desc("packets_total", "Frames read from the capture source."),
-		"bytes":       desc("bytes_total", "Bytes of those frames, as on the wire."),
-		"decode":      desc("frames_not_traced_total", "Frames not traced, by reason.", "reason"),
-		"kdrops":      desc("kernel_drops_total", "Packets the kernel dropped because the ring was full."),
-		"freezes":     desc("ring_freezes_total", "Times the kernel froze the ring queue."),
-		"connections": desc("connections_total", "TCP connections tracked."),
-		"gaps":        desc("reassembly_gap_bytes_total", "Stream bytes declared lost (capture loss or bounds)."),
-		"reasm":       desc("reassembly_segments_total", "TCP segments that needed reassembly work, by kind.", "kind"),
-		"parseErrors": desc("parse_errors_total", "HTTP parse errors, by direction and reason.", "direction", "reason"),
-		"requests":    desc("requests_total", "HTTP requests parsed."),
-		"responses":   desc("responses_total", "Final HTTP responses parsed."),
-		"unpaired":    desc("unpaired_total", "Requests or responses not paired, by reason.", "reason"),
-		"sampled":     desc("sampled_total", "Requests sampled, by what decided.", "by"),
-		"notSampled":  desc("not_sampled_total", "Requests not sampled, by what decided.", "by"),
-		"segments":    desc("segments_total", "Segments built (sampled exchanges and unanswered requests)."),
-		"orphans":     desc("unanswered_requests_total", "Requests without a response, by outcome.", "outcome"),
-		"sent":        desc("segments_sent_total", "Segments sent to the daemon."),
-		"sendErrors":  desc("segment_send_errors_total", "Segments the daemon socket refused."),
-		"tooLarge":    desc("segments_too_large_total", "Segments over 64,000 bytes, not sent."),
-		"outWritten":  desc("output_segments_written_total", "Segments written to --output."),
-		"outLost":     desc("output_segments_lost_total", "Segments a failed write to --output lost."),
-		"evictions":   desc("evictions_total", "State given up because a bound was reached, by bound.", "bound"),
-		"ready":       desc("ready", "1 once capture runs."),
-		"open":        desc("connections_open", "TCP connections tracked now."),
-	}}
+	f := &funnel{box: box, descs: map[string]*prometheus.Desc{}}
+	var none segmenter.Stats
+	for _, c := range slices.Concat(none.Counters(), none.Gauges()) {
+		if f.descs[c.Metric] == nil {
+			f.descs[c.Metric] = prometheus.NewDesc("xray_capture_"+c.Metric, c.Help, c.LabelNames, nil)
+		}
+	}
+	for _, m := range snapshotMetrics {
+		f.descs[m.name] = prometheus.NewDesc("xray_capture_"+m.name, m.help, nil, nil)
+	}
+	return f
 }
 
 func (f *funnel) Describe(ch chan<- *prometheus.Desc) {
@@ -149,58 +161,15 @@ func (f *funnel) Describe(ch chan<- *prometheus.Desc) {
 
 func (f *funnel) Collect(ch chan<- prometheus.Metric) {
 	s := f.box.get()
-	st := &s.stats
-	c := func(name string, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(f.descs[name], prometheus.CounterValue, float64(v), labels...)
+	for _, c := range s.stats.Counters() {
+		ch <- prometheus.MustNewConstMetric(f.descs[c.Metric], prometheus.CounterValue, float64(c.Value), c.LabelValues...)
 	}
-	c("packets", st.Packets)
-	c("bytes", st.Bytes)
-	c("decode", st.NotTCP, "not_tcp")
-	c("decode", st.Fragments, "ip_fragment")
-	c("decode", st.Malformed, "malformed")
-	c("decode", st.UnknownLink, "unknown_link_type")
-	c("decode", st.OtherPort, "other_port")
-	c("kdrops", s.kernel.Drops)
-	c("freezes", s.kernel.Freezes)
-	c("connections", st.Connections)
-	c("gaps", st.GapBytes)
-	c("reasm", st.OutOfOrder, "out_of_order")
-	c("reasm", st.Retransmitted, "retransmitted")
-	for r := 1; r < httpparse.NumReasons; r++ {
-		c("parseErrors", st.RequestParseErrors[r], "request", httpparse.Reason(r).String())
-		c("parseErrors", st.ResponseParseErrors[r], "response", httpparse.Reason(r).String())
+	for _, c := range s.stats.Gauges() {
+		ch <- prometheus.MustNewConstMetric(f.descs[c.Metric], prometheus.GaugeValue, float64(c.Value), c.LabelValues...)
 	}
-	c("requests", st.Requests)
-	c("responses", st.Responses)
-	c("unpaired", st.UnpairedRequests, "request_after_loss")
-	c("unpaired", st.UnpairedResponses, "response_without_request")
-	c("unpaired", st.ResponseBeforeRequest, "response_before_request")
-	c("unpaired", st.LateResponses, "late_response")
-	c("unpaired", st.InFlightAtEnd, "in_flight_at_end")
-	c("sampled", st.SampledByHeader, "header")
-	c("sampled", st.SampledByRule, "rule")
-	c("notSampled", st.NotSampledHeader, "header")
-	c("notSampled", st.NotSampledRule, "rule")
-	c("segments", st.Segments)
-	c("orphans", st.OrphanReset, "reset")
-	c("orphans", st.OrphanClosed, "closed")
-	c("orphans", st.OrphanTimeout, "timeout")
-	c("sent", s.sent)
-	c("sendErrors", s.sendErrs)
-	c("tooLarge", s.tooBig)
-	c("outWritten", s.outWritten)
-	c("outLost", s.outLost)
-	c("evictions", st.ConnTableFull, "connections")
-	c("evictions", st.PendingOverflow, "pending_requests")
-	c("evictions", st.ReassemblyOverflows, "reassembly_buffer")
-	c("evictions", st.IdleClosed, "idle_timeout")
-	c("evictions", st.HeaderEvictions, "header_buffer")
-	ready := 0.0
-	if s.ready {
-		ready = 1
+	for _, m := range snapshotMetrics {
+		ch <- prometheus.MustNewConstMetric(f.descs[m.name], m.kind, float64(m.value(&s)))
 	}
-	ch <- prometheus.MustNewConstMetric(f.descs["ready"], prometheus.GaugeValue, ready)
-	ch <- prometheus.MustNewConstMetric(f.descs["open"], prometheus.GaugeValue, float64(st.OpenConnections))
 }
 
 // serveMetrics serves /metrics and /healthz on addr until ctx is done.

@@ -376,7 +376,7 @@ func printSummary(w io.Writer, s snapshot) {
 		fmt.Fprintf(&b, " not_sampled=%d", n)
 	}
 	for _, c := range st.Counters() {
-		if c.Value != 0 && segmenter.IsDrop(c.Name) {
+		if c.Value != 0 && c.Drop {
 			fmt.Fprintf(&b, " %s=%d", c.Name, c.Value)
 		}
 	}
