@@ -14,11 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/rlimit"
 	"github.com/spf13/cobra"
 
-	"github.com/xray-capture/xray-capture/bpf"
 	"github.com/xray-capture/xray-capture/capture"
 	"github.com/xray-capture/xray-capture/segmenter"
 )
@@ -192,56 +189,7 @@ func openLive(o *Options, log *slog.Logger) (liveSource, string, error) {
 		src, err := openPcap(o)
 		return src, "pcap", err
 	}
-	src, err := capture.OpenLive(o.Interface, o.Ring)
-	if err != nil {
-		return nil, "", err
-	}
-	engine := o.Engine
-	if engine == "auto" || engine == "ebpf" {
-		err := attachEBPF(src, o.Ports, log)
-		switch {
-		case err == nil:
-			return src, "ebpf", nil
-		case engine == "ebpf":
-			src.Close()
-			return nil, "", err
-		}
-		log.Info("eBPF socket filter unavailable, using classic BPF", "reason", err)
-		engine = "cbpf"
-	}
-	if engine == "cbpf" {
-		prog, err := capture.ClassicFilter(o.Ports)
-		if err == nil {
-			err = src.AttachClassic(prog)
-		}
-		if err != nil {
-			src.Close()
-			return nil, "", err
-		}
-		return src, "cbpf", nil
-	}
-	src.Close()
-	return nil, "", fmt.Errorf("--engine %q: want auto, ebpf, cbpf or pcap", engine)
-}
-
-func attachEBPF(src *capture.Live, ports []uint16, log *slog.Logger) error {
-	if err := rlimit.RemoveMemlock(); err != nil {
-		log.Debug("memlock limit kept", "reason", err)
-	}
-	f, err := bpf.NewFilter(ports)
-	if err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			log.Debug("verifier log", "log", fmt.Sprintf("%+v", ve))
-		}
-		if !canLoadBPF() {
-			return fmt.Errorf("%w (loading it needs CAP_BPF, or CAP_SYS_ADMIN before Linux 5.8)", err)
-		}
-		return err
-	}
-	// Once attached, the socket holds the program; the loader's copy can go.
-	defer f.Close()
-	return src.AttachEBPF(f.FD())
+	return capture.OpenEngine(o.Engine, o.Interface, o.Ports, o.Ring, log)
 }
 
 // pumpLive reads until ctx is done. When no packet comes for a poll

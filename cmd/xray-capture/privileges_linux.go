@@ -11,13 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Capability numbers (linux/capability.h).
-const (
-	capNetRaw   = 13
-	capSysAdmin = 21
-	capBPF      = 39
-)
-
 func effectiveCaps() (uint64, error) {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
@@ -36,17 +29,10 @@ func checkCaptureCaps() error {
 	if err != nil {
 		return fmt.Errorf("read capabilities: %w", err)
 	}
-	if !hasCap(caps, capNetRaw) {
+	if !hasCap(caps, unix.CAP_NET_RAW) {
 		return errors.New("live capture needs CAP_NET_RAW to open an AF_PACKET socket: run as root, or grant cap_net_raw and cap_bpf (see README)")
 	}
 	return nil
-}
-
-// canLoadBPF reports whether the process holds what loading the eBPF filter
-// needs: CAP_BPF, or CAP_SYS_ADMIN (before Linux 5.8, and as root).
-func canLoadBPF() bool {
-	caps, err := effectiveCaps()
-	return err == nil && (hasCap(caps, capBPF) || hasCap(caps, capSysAdmin))
 }
 
 // dropAllCaps clears every capability of every thread once the socket is
