@@ -6,9 +6,11 @@ import (
 	"errors"
 	"log/slog"
 
-	"github.com/spf13/cobra"
+	"github.com/xray-capture/xray-capture/internal/pipeline"
 )
 
-func runLive(*cobra.Command, *Options, *slog.Logger, *statsBox) error {
+func readyLive(*pipeline.Options, *slog.Logger) error {
 	return errors.New("live capture needs Linux; replay a capture file with --read FILE")
 }
+
+func handleSignals(*Options, *pipeline.Pipeline, *slog.Logger) func() { return func() {} }

@@ -4,109 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
 	"slices"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/xray-capture/xray-capture/capture"
+	"github.com/xray-capture/xray-capture/internal/pipeline"
 	"github.com/xray-capture/xray-capture/segmenter"
 )
-
-// snapshot is a copy of every counter, taken by a capture goroutine
-// (which owns them) and read by the metrics endpoint and the stats log:
-// counters stay plain fields on the per-packet path.
-type snapshot struct {
-	stats                  segmenter.Stats
-	sent, sendErrs, tooBig uint64
-	lastSendErr            error
-	daemon                 bool   // segments go to the daemon
-	outWritten, outLost    uint64 // of --output, which the pipelines share
-	lastOutErr             error
-	kernel                 capture.KernelStats
-	live                   bool // kernel holds a live socket's counters
-	ready                  bool
-}
-
-// add sums o into s: the pipelines of --workers.
-func (s *snapshot) add(o snapshot) {
-	s.stats.Add(&o.stats)
-	s.sent += o.sent
-	s.sendErrs += o.sendErrs
-	s.tooBig += o.tooBig
-	if s.lastSendErr == nil {
-		s.lastSendErr = o.lastSendErr
-	}
-	// Not the --output counts: every pipeline read the same file's.
-	s.kernel.Packets += o.kernel.Packets
-	s.kernel.Drops += o.kernel.Drops
-	s.kernel.Freezes += o.kernel.Freezes
-	s.ready = s.ready && o.ready
-}
-
-// statsBox holds the latest snapshot of each pipeline; readers get the sum.
-type statsBox struct {
-	mu    sync.Mutex
-	parts []snapshot
-}
-
-func (b *statsBox) publish(worker int, s snapshot) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for len(b.parts) <= worker {
-		b.parts = append(b.parts, snapshot{})
-	}
-	b.parts[worker] = s
-}
-
-func (b *statsBox) get() snapshot {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.parts) == 0 {
-		return snapshot{}
-	}
-	sum := b.parts[0]
-	for _, p := range b.parts[1:] {
-		sum.add(p)
-	}
-	return sum
-}
-
-// kernelStats is a live source's counters.
-type kernelStats interface {
-	Stats() (capture.KernelStats, error)
-}
-
-// takeSnapshot copies the counters; it runs on the capture goroutine.
-func takeSnapshot(t *segmenter.Tracker, sinks *sinkSet, src kernelStats, ready bool) snapshot {
-	t.SyncStats()
-	s := snapshot{stats: t.Stats, ready: ready}
-	if u := sinks.udp; u != nil {
-		s.daemon = true
-		s.sent, s.sendErrs, s.tooBig, s.lastSendErr = u.Sent, u.SendErrors, u.TooLarge, u.LastError
-	}
-	if l := sinks.lines; l != nil {
-		s.outWritten, s.outLost, s.lastOutErr = l.Counts()
-	}
-	if src != nil {
-		s.live = true
-		s.kernel, _ = src.Stats()
-	}
-	return s
-}
 
 // funnel is the Prometheus collector of the capture funnel: every counter
 // and gauge of segmenter.Stats, as its table names them, and the kernel's,
 // the sinks' and readiness, below.
 type funnel struct {
-	box   *statsBox
+	box   *pipeline.Box
 	descs map[string]*prometheus.Desc // by metric name, without the prefix
 }
 
@@ -114,32 +33,32 @@ type funnel struct {
 var snapshotMetrics = []struct {
 	name, help string
 	kind       prometheus.ValueType
-	value      func(*snapshot) uint64
+	value      func(*pipeline.Snapshot) uint64
 }{
 	{"kernel_drops_total", "Packets the kernel dropped because the ring was full.", prometheus.CounterValue,
-		func(s *snapshot) uint64 { return s.kernel.Drops }},
+		func(s *pipeline.Snapshot) uint64 { return s.Kernel.Drops }},
 	{"ring_freezes_total", "Times the kernel froze the ring queue.", prometheus.CounterValue,
-		func(s *snapshot) uint64 { return s.kernel.Freezes }},
+		func(s *pipeline.Snapshot) uint64 { return s.Kernel.Freezes }},
 	{"segments_sent_total", "Segments sent to the daemon.", prometheus.CounterValue,
-		func(s *snapshot) uint64 { return s.sent }},
+		func(s *pipeline.Snapshot) uint64 { return s.Sent }},
 	{"segment_send_errors_total", "Segments the daemon socket refused.", prometheus.CounterValue,
-		func(s *snapshot) uint64 { return s.sendErrs }},
+		func(s *pipeline.Snapshot) uint64 { return s.SendErrors }},
 	{"segments_too_large_total", "Segments over 64,000 bytes, not sent.", prometheus.CounterValue,
-		func(s *snapshot) uint64 { return s.tooBig }},
+		func(s *pipeline.Snapshot) uint64 { return s.TooLarge }},
 	{"output_segments_written_total", "Segments written to --output.", prometheus.CounterValue,
-		func(s *snapshot) uint64 { return s.outWritten }},
+		func(s *pipeline.Snapshot) uint64 { return s.OutWritten }},
 	{"output_segments_lost_total", "Segments a failed write to --output lost.", prometheus.CounterValue,
-		func(s *snapshot) uint64 { return s.outLost }},
+		func(s *pipeline.Snapshot) uint64 { return s.OutLost }},
 	{"ready", "1 once capture runs.", prometheus.GaugeValue,
-		func(s *snapshot) uint64 {
-			if s.ready {
+		func(s *pipeline.Snapshot) uint64 {
+			if s.Ready {
 				return 1
 			}
 			return 0
 		}},
 }
 
-func newFunnel(box *statsBox) *funnel {
+func newFunnel(box *pipeline.Box) *funnel {
 	f := &funnel{box: box, descs: map[string]*prometheus.Desc{}}
 	var none segmenter.Stats
 	for _, c := range slices.Concat(none.Counters(), none.Gauges()) {
@@ -160,11 +79,11 @@ func (f *funnel) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (f *funnel) Collect(ch chan<- prometheus.Metric) {
-	s := f.box.get()
-	for _, c := range s.stats.Counters() {
+	s := f.box.Get()
+	for _, c := range s.Stats.Counters() {
 		ch <- prometheus.MustNewConstMetric(f.descs[c.Metric], prometheus.CounterValue, float64(c.Value), c.LabelValues...)
 	}
-	for _, c := range s.stats.Gauges() {
+	for _, c := range s.Stats.Gauges() {
 		ch <- prometheus.MustNewConstMetric(f.descs[c.Metric], prometheus.GaugeValue, float64(c.Value), c.LabelValues...)
 	}
 	for _, m := range snapshotMetrics {
@@ -173,7 +92,7 @@ func (f *funnel) Collect(ch chan<- prometheus.Metric) {
 }
 
 // serveMetrics serves /metrics and /healthz on addr until ctx is done.
-func serveMetrics(ctx context.Context, addr string, box *statsBox, log *slog.Logger) (func(), error) {
+func serveMetrics(ctx context.Context, addr string, box *pipeline.Box, log *slog.Logger) (func(), error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newFunnel(box), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "xray_capture_build_info", Help: "Build information.",
@@ -183,7 +102,7 @@ func serveMetrics(ctx context.Context, addr string, box *statsBox, log *slog.Log
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if !box.get().ready {
+		if !box.Get().Ready {
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 			return
 		}
@@ -208,7 +127,7 @@ func serveMetrics(ctx context.Context, addr string, box *statsBox, log *slog.Log
 }
 
 // logStats writes one stats line every interval until ctx is done.
-func logStats(ctx context.Context, every time.Duration, box *statsBox, log *slog.Logger) {
+func logStats(ctx context.Context, every time.Duration, box *pipeline.Box, log *slog.Logger) {
 	if every <= 0 {
 		return
 	}
@@ -220,13 +139,48 @@ func logStats(ctx context.Context, every time.Duration, box *statsBox, log *slog
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				s := box.get()
-				st := &s.stats
+				s := box.Get()
+				st := &s.Stats
 				log.Info("stats", "packets", st.Packets, "connections", st.Connections, "requests", st.Requests,
-					"segments", st.Segments, "sent", s.sent, "send_errors", s.sendErrs,
-					"not_sampled", st.NotSampledHeader+st.NotSampledRule, "kernel_drops", s.kernel.Drops,
+					"segments", st.Segments, "sent", s.Sent, "send_errors", s.SendErrors,
+					"not_sampled", st.NotSampledHeader+st.NotSampledRule, "kernel_drops", s.Kernel.Drops,
 					"unpaired", st.UnpairedRequests+st.UnpairedResponses+st.ResponseBeforeRequest, "gap_bytes", st.GapBytes)
 			}
 		}
 	}()
+}
+
+// printSummary writes the end-of-capture line: the main counts, then every
+// counter of something lost that is not zero.
+func printSummary(w io.Writer, s pipeline.Snapshot) {
+	st := &s.Stats
+	var b strings.Builder
+	fmt.Fprintf(&b, "xray-capture: packets=%d connections=%d requests=%d segments=%d",
+		st.Packets, st.Connections, st.Requests, st.Segments)
+	if n := st.NotSampledHeader + st.NotSampledRule; n > 0 {
+		fmt.Fprintf(&b, " not_sampled=%d", n)
+	}
+	for _, c := range st.Counters() {
+		if c.Value != 0 && c.Drop {
+			fmt.Fprintf(&b, " %s=%d", c.Name, c.Value)
+		}
+	}
+	if s.Live {
+		fmt.Fprintf(&b, " kernel_drops=%d ring_freezes=%d", s.Kernel.Drops, s.Kernel.Freezes)
+	}
+	if s.OutLost > 0 {
+		fmt.Fprintf(&b, " output_lost=%d (%v)", s.OutLost, s.LastOutErr)
+	}
+	if !s.Daemon {
+		fmt.Fprintln(w, b.String()+" daemon=off")
+		return
+	}
+	fmt.Fprintf(&b, " daemon_sent=%d", s.Sent)
+	if s.SendErrors > 0 {
+		fmt.Fprintf(&b, " daemon_send_errors=%d (%v)", s.SendErrors, s.LastSendErr)
+	}
+	if s.TooLarge > 0 {
+		fmt.Fprintf(&b, " segments_too_large=%d", s.TooLarge)
+	}
+	fmt.Fprintln(w, b.String())
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/xray-capture/xray-capture/internal/pipeline"
 	"github.com/xray-capture/xray-capture/segmenter"
 )
 
@@ -31,8 +32,8 @@ func TestFunnelExportsEveryCounter(t *testing.T) {
 			n++
 		}
 	}
-	box := &statsBox{}
-	box.publish(0, snapshot{stats: st})
+	box := &pipeline.Box{}
+	box.Publish(0, pipeline.Snapshot{Stats: st})
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(newFunnel(box))
 	families, err := reg.Gather()

@@ -1,9 +1,10 @@
-package main
+package pipeline
 
 import (
 	"context"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/xray-capture/xray-capture/sampling"
@@ -13,8 +14,8 @@ import (
 // replay every request unless sampling is asked for; live, the default rule
 // or the rules file, under centralized sampling when the daemon's TCP proxy
 // answers (or when it is forced on).
-func newSampler(ctx context.Context, o *Options, live bool, log *slog.Logger) (sampling.Sampler, error) {
-	if !o.Sampling || (!live && !o.samplingSet && o.SamplingRules == "") {
+func newSampler(ctx context.Context, o Options, live bool, log *slog.Logger) (sampling.Sampler, error) {
+	if !o.Sampling || (!live && !o.SamplingSet && o.SamplingRules == "") {
 		return sampling.All{}, nil
 	}
 	var local *sampling.Local
@@ -48,4 +49,24 @@ func daemonAnswers(addr string) bool {
 	}
 	c.Close()
 	return true
+}
+
+// lockedSampler lets the workers share one sampler, so that a reservoir's
+// rate holds for the host, not per worker. It is called once per request.
+// The workers' packet clocks interleave a few milliseconds apart; the
+// sampler sees the latest time any of them gave, so that a reservoir's
+// second never steps back and refills.
+type lockedSampler struct {
+	mu     sync.Mutex
+	s      sampling.Sampler
+	latest time.Time
+}
+
+func (l *lockedSampler) Sample(now time.Time, r *sampling.Request) sampling.Decision {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.After(l.latest) {
+		l.latest = now
+	}
+	return l.s.Sample(l.latest, r)
 }

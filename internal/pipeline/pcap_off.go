@@ -1,9 +1,9 @@
 //go:build !pcap && linux
 
-package main
+package pipeline
 
 import "errors"
 
-func openPcap(*Options) (liveSource, error) {
+func openPcap(Options) (liveSource, error) {
 	return nil, errors.New("--engine pcap: this build has no libpcap; rebuild with -tags pcap (needs libpcap-dev and cgo)")
 }

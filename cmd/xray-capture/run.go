@@ -1,0 +1,106 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xray-capture/xray-capture/awsmeta"
+	"github.com/xray-capture/xray-capture/internal/pipeline"
+)
+
+// run replays a file or captures live, as the options say: the process
+// around the pipeline (memory limit, metrics, privileges, signals, the
+// summary line).
+func run(cmd *cobra.Command, o *Options) error {
+	log := newLogger(o)
+	// The Go heap's soft limit: the GC works harder near the ceiling
+	// instead of letting the heap grow past it. A live capture's ring is
+	// mapped memory outside the heap, so it comes off the limit: the
+	// ceiling holds for the whole process, as a container's limit counts it.
+	limitMB := o.MaxMemoryMB
+	if o.Read == "" {
+		limitMB -= o.RingMB
+	}
+	debug.SetMemoryLimit(int64(limitMB) << 20)
+	box := &pipeline.Box{}
+	if o.MetricsAddress != "" {
+		stop, err := serveMetrics(cmd.Context(), o.MetricsAddress, box, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	logStats(cmd.Context(), o.StatsInterval, box, log)
+
+	po := o.pipeline(log, box)
+	live := o.Read == ""
+	if live {
+		if err := readyLive(&po, log); err != nil {
+			return err
+		}
+	}
+	p, err := pipeline.New(cmd.Context(), po)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if live {
+		defer handleSignals(o, p, log)()
+	}
+	err = p.Run(cmd.Context())
+	printSummary(o.Stderr, box.Get())
+	return err
+}
+
+// pipeline is what the options ask of the pipeline.
+func (o *Options) pipeline(log *slog.Logger, box *pipeline.Box) pipeline.Options {
+	return pipeline.Options{
+		Read:      o.Read,
+		Interface: o.Interface,
+		Engine:    o.Engine,
+		Ring:      o.Ring,
+		Workers:   o.Workers,
+
+		Ports:           o.Ports,
+		ServiceName:     o.ServiceName,
+		DynamicNaming:   o.DynamicNaming,
+		ResponseTimeout: o.ResponseTimeout,
+		IdleTimeout:     o.IdleTimeout,
+		MaxConnections:  o.MaxConnections,
+		MaxPending:      o.MaxPending,
+		ReassemblyMB:    o.ReassemblyMB,
+		HeaderBufferMB:  o.HeaderBufferMB,
+		SDKVersion:      version,
+		IDSeed:          o.IDSeed,
+
+		Sampling:      o.Sampling,
+		SamplingSet:   o.samplingSet,
+		SamplingRules: o.SamplingRules,
+		Centralized:   o.Centralized,
+		SamplingSeed:  o.SamplingSeed,
+
+		Metadata: awsmeta.Config{Plugins: o.Plugins, EC2Endpoint: o.EC2Endpoint, BeanstalkConf: o.BeanstalkConf,
+			ECSMetadata: os.Getenv("ECS_CONTAINER_METADATA_URI_V4"), Log: log},
+
+		DaemonAddress: o.DaemonAddress,
+		Output:        o.Output,
+		Print:         o.Print,
+		Summary:       o.Summary,
+		Stdout:        o.Stdout,
+
+		Log:   log,
+		Stats: box,
+	}
+}
+
+func newLogger(o *Options) *slog.Logger {
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[o.LogLevel]
+	opts := &slog.HandlerOptions{Level: level}
+	if o.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(o.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(o.Stderr, opts))
+}

@@ -1,0 +1,94 @@
+package pipeline
+
+import (
+	"sync"
+
+	"github.com/xray-capture/xray-capture/capture"
+	"github.com/xray-capture/xray-capture/segmenter"
+)
+
+// Snapshot is a copy of every counter of a worker, taken by its goroutine
+// (which owns them) for the readers: counters stay plain fields on the
+// per-packet path.
+type Snapshot struct {
+	Stats                      segmenter.Stats
+	Sent, SendErrors, TooLarge uint64 // of the daemon's socket
+	LastSendErr                error
+	Daemon                     bool   // segments go to the daemon
+	OutWritten, OutLost        uint64 // of the JSON lines, which the workers share
+	LastOutErr                 error
+	Kernel                     capture.KernelStats
+	Live                       bool // Kernel holds a live source's counters
+	Ready                      bool
+}
+
+// add sums o into s: the workers of a live capture.
+func (s *Snapshot) add(o Snapshot) {
+	s.Stats.Add(&o.Stats)
+	s.Sent += o.Sent
+	s.SendErrors += o.SendErrors
+	s.TooLarge += o.TooLarge
+	if s.LastSendErr == nil {
+		s.LastSendErr = o.LastSendErr
+	}
+	// Not the output's counts: every worker read the same ones.
+	s.Kernel.Packets += o.Kernel.Packets
+	s.Kernel.Drops += o.Kernel.Drops
+	s.Kernel.Freezes += o.Kernel.Freezes
+	s.Ready = s.Ready && o.Ready
+}
+
+// Box holds the latest Snapshot of each worker; readers get the sum. It is
+// safe for concurrent use.
+type Box struct {
+	mu    sync.Mutex
+	parts []Snapshot
+}
+
+// Publish replaces worker's snapshot.
+func (b *Box) Publish(worker int, s Snapshot) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for len(b.parts) <= worker {
+		b.parts = append(b.parts, Snapshot{})
+	}
+	b.parts[worker] = s
+}
+
+// Get returns the sum of the workers' latest snapshots.
+func (b *Box) Get() Snapshot {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.parts) == 0 {
+		return Snapshot{}
+	}
+	sum := b.parts[0]
+	for _, p := range b.parts[1:] {
+		sum.add(p)
+	}
+	return sum
+}
+
+// kernelStats is a live source's counters.
+type kernelStats interface {
+	Stats() (capture.KernelStats, error)
+}
+
+// takeSnapshot copies the counters; it runs on the worker's goroutine.
+// src is nil for a file.
+func takeSnapshot(t *segmenter.Tracker, sinks *sinkSet, src kernelStats) Snapshot {
+	t.SyncStats()
+	s := Snapshot{Stats: t.Stats, Ready: true}
+	if u := sinks.udp; u != nil {
+		s.Daemon = true
+		s.Sent, s.SendErrors, s.TooLarge, s.LastSendErr = u.Sent, u.SendErrors, u.TooLarge, u.LastError
+	}
+	if l := sinks.lines; l != nil {
+		s.OutWritten, s.OutLost, s.LastOutErr = l.Counts()
+	}
+	if src != nil {
+		s.Live = true
+		s.Kernel, _ = src.Stats()
+	}
+	return s
+}
