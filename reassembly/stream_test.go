@@ -34,8 +34,8 @@ func run(b *Budget, segs []seg, flush bool) string {
 		}
 	}
 	for _, g := range segs {
-		if g.ackedByPeer != 0 && s.AckedTo(g.ackedByPeer) {
-			drain()
+		if g.ackedByPeer != 0 {
+			s.AckedTo(g.ackedByPeer)
 		}
 		wire := g.wire
 		if wire == 0 {
@@ -78,7 +78,8 @@ func TestStream(t *testing.T) {
 		{"retransmission and overlap", []seg{{seq: 99, syn: true}, {seq: 100, data: "abc"}, {seq: 100, data: "abc"}, {seq: 102, data: "cde"}}, false, "abcde"},
 		{"duplicate out of order", []seg{{seq: 99, syn: true}, {seq: 103, data: "d"}, {seq: 103, data: "d"}, {seq: 100, data: "abc"}}, false, "abcd"},
 		{"hole flushed at the end", []seg{{seq: 99, syn: true}, {seq: 100, data: "ab"}, {seq: 105, data: "fg"}}, true, "ab<gap 3>fg"},
-		{"hole acknowledged by the peer", []seg{{seq: 99, syn: true}, {seq: 100, data: "ab"}, {seq: 110, data: "x", ackedByPeer: 110}}, false, "ab<gap 8>x"},
+		{"hole acknowledged by the peer waits", []seg{{seq: 99, syn: true}, {seq: 100, data: "ab"}, {seq: 110, data: "x", ackedByPeer: 110}}, false, "ab"},
+		{"acknowledged hole filled late", []seg{{seq: 99, syn: true}, {seq: 100, data: "ab", ackedByPeer: 104}, {seq: 104, data: "x"}, {seq: 102, data: "cd"}}, false, "abcdx"},
 		{"ack of one is a fin, not data", []seg{{seq: 99, syn: true}, {seq: 100, data: "ab"}, {seq: 102, data: "c", ackedByPeer: 103}}, false, "abc"},
 		{"mid-stream pickup", []seg{{seq: 5000, data: "xyz"}, {seq: 5003, data: "w"}}, false, "xyzw"},
 		{"snap length cut", []seg{{seq: 99, syn: true}, {seq: 100, data: "ab", wire: 5}, {seq: 105, data: "z"}}, false, "ab<gap 3>z"},
@@ -100,6 +101,88 @@ func TestBudgetOverflowGivesUpTheHole(t *testing.T) {
 	}
 	if b.Overflows != 1 || b.used != 0 {
 		t.Errorf("overflows %d, bytes still held %d", b.Overflows, b.used)
+	}
+}
+
+// TestHoleAges: a hole is declared lost only past its bounds, in capture
+// time or in packets, never merely because the peer acknowledged it.
+func TestHoleAges(t *testing.T) {
+	t0 := time.Unix(1700000000, 0)
+	for _, tc := range []struct {
+		name    string
+		steps   []time.Duration // capture time of each packet after the hole
+		want    HoleVerdict
+		buffer  bool // data buffered after the hole, or only the peer's ACK
+		maxPkts int
+	}{
+		{"young", []time.Duration{time.Millisecond, 5 * time.Millisecond}, HoleWaiting, true, 128},
+		{"old", []time.Duration{time.Millisecond, 250 * time.Millisecond}, HoleAged, true, 128},
+		{"many packets", []time.Duration{1, 2, 3, 4}, HolePackets, true, 3},
+		{"tail acknowledged only", []time.Duration{time.Millisecond, 300 * time.Millisecond}, HoleAged, false, 128},
+	} {
+		b := DefaultBudget()
+		b.MaxHolePackets = tc.maxPkts
+		var s Stream
+		s.Init(b)
+		s.Push(99, true, false, nil, 0, 0, t0)
+		s.Push(100, false, false, []byte("ab"), 2, 0, t0)
+		if tc.buffer {
+			s.Push(110, false, false, []byte("x"), 1, 0, t0)
+		}
+		s.AckedTo(111)
+		var v HoleVerdict
+		for _, d := range tc.steps {
+			v = s.Age(t0.Add(d), true)
+		}
+		if v != tc.want {
+			t.Errorf("%s: verdict %d, want %d", tc.name, v, tc.want)
+			continue
+		}
+		if v < HoleAged {
+			continue
+		}
+		s.DeclareLost(v)
+		c, ok := s.Next()
+		wantGap, wantData := int64(8), "x"
+		if !tc.buffer {
+			wantGap, wantData = 9, ""
+		}
+		if !ok || c.Gap != wantGap || string(c.Data) != wantData {
+			t.Errorf("%s: after declaring: %+v %v, want gap %d then %q", tc.name, c, ok, wantGap, wantData)
+		}
+		if s.Hole() {
+			t.Errorf("%s: still a hole", tc.name)
+		}
+	}
+}
+
+// TestGateHoldsUntilPeer: a segment that acknowledges peer bytes not yet
+// delivered waits, in order, until the gate moves past its ACK.
+func TestGateHoldsUntilPeer(t *testing.T) {
+	b := DefaultBudget()
+	var s Stream
+	s.Init(b)
+	s.Push(99, true, false, nil, 0, 0, time.Time{})
+	s.Gate(500)
+	if _, ok := s.Push(100, false, false, []byte("ab"), 2, 500, time.Time{}); !ok {
+		t.Fatal("a segment within the gate was held")
+	}
+	if _, ok := s.Push(102, false, false, []byte("cd"), 2, 510, time.Time{}); ok {
+		t.Fatal("a segment past the gate was delivered")
+	}
+	if _, ok := s.Push(104, false, false, []byte("ef"), 2, 500, time.Time{}); ok {
+		t.Fatal("a segment overtook one held at the gate")
+	}
+	if _, ok := s.Next(); ok {
+		t.Fatal("Next released a held segment before the gate moved")
+	}
+	s.Gate(510)
+	got := ""
+	for c, ok := s.Next(); ok; c, ok = s.Next() {
+		got += string(c.Data)
+	}
+	if got != "cdef" || b.Held != 1 {
+		t.Errorf("released %q (held %d), want cdef (1)", got, b.Held)
 	}
 }
 

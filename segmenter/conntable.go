@@ -34,7 +34,10 @@ type conn struct {
 	respAck        uint32    // ACK of the packet where the current response began
 	respLastTS     time.Time // capture time of the last response bytes seen
 	midstream      bool      // picked up without the client's SYN
-	clientISN      uint32    // the client SYN's sequence number (with sawClientSYN)
+	resetPending   bool      // a RST came; it ends c once no server byte is missing
+	resetAt        time.Time
+	resetBlind     bool   // the RST acknowledged nothing: it waits MaxHoleAge
+	clientISN      uint32 // the client SYN's sequence number (with sawClientSYN)
 	sawClientSYN   bool
 	older, newer   *conn // the LRU list, most recently seen first
 }
@@ -168,6 +171,12 @@ func (t *Tracker) sweep() {
 	idleBefore := t.now.Add(-t.cfg.IdleTimeout)
 	for c := t.oldest; c != nil; {
 		next := c.newer
+		t.ageHoles(c, false)
+		t.settle(c)
+		if t.conns[c.key] != c {
+			c = next
+			continue
+		}
 		t.timeoutRequests(c)
 		if c.lastSeen.Before(idleBefore) {
 			t.Stats.IdleClosed++
@@ -180,12 +189,15 @@ func (t *Tracker) sweep() {
 	}
 }
 
-// flushStreams delivers what the reassembly still holds, holes declared lost.
+// flushStreams delivers what the reassembly still holds, holes declared
+// lost, client bytes first so that the gate lets every response through.
 func (t *Tracker) flushStreams(c *conn) {
-	for c.up.SkipHole() {
+	for c.up.DeclareLost(reassembly.HoleNone) {
 		t.drainUp(c)
 	}
-	for c.down.SkipHole() {
+	c.down.Ungate()
+	t.drainDown(c)
+	for c.down.DeclareLost(reassembly.HoleNone) {
 		t.drainDown(c)
 	}
 }

@@ -275,14 +275,10 @@ func (t *Tracker) onResponseHeaders(c *conn, ev httpparse.Event) {
 	case pairWithHead:
 		c.answer = answerPaired
 	case noRequestQueued:
+		// Every client byte it acknowledges was delivered (the gate), so
+		// the request it answers is not still to come.
 		t.Stats.UnpairedResponses++
 		c.answer = answerDiscarded
-		if c.up.Missing() {
-			// The server had client bytes we have not seen (lost, or
-			// captured late): the request this answers may still show up,
-			// and must not be paired with a later response.
-			t.markOutOfStep(c, lossUnseenClientBytes)
-		}
 	case answersUnseenRequest:
 		t.Stats.ResponseBeforeRequest++
 		c.answer = answerDiscarded
@@ -363,6 +359,9 @@ func (t *Tracker) timeoutRequests(c *conn) {
 		}
 		if i == 0 && c.answer != answerNone {
 			return // being answered right now
+		}
+		if c.down.Hole() {
+			return // server bytes are missing: the answer may be among them
 		}
 		t.emit(c, r, nil, end, "timeout")
 		r.timedOut = true

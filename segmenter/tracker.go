@@ -194,38 +194,122 @@ func (t *Tracker) HandlePacket(p *capture.Packet) {
 	}
 	c.lastSeen = t.now
 	t.touch(c)
-	if p.Flags&capture.FlagRST != 0 {
-		t.endConn(c, p.Timestamp, "reset")
-		return
-	}
 	syn := p.Flags&capture.FlagSYN != 0
 	fin := p.Flags&capture.FlagFIN != 0
-	ackValid := p.Flags&capture.FlagACK != 0
-	if !toServer && !syn && !c.down.Synced() && !c.midstream {
-		// We saw the client's SYN but not the server's: server bytes may
-		// have gone by unseen, so queued requests may have had answers.
-		t.markOutOfStep(c, lossMissedHandshake)
-		t.dropQueue(c)
-	}
-	if toServer {
-		if ackValid && c.down.AckedTo(p.Ack) {
-			t.drainDown(c)
+	if p.Flags&capture.FlagACK != 0 {
+		// What one side acknowledged of the other's bytes is a hole in the
+		// other direction until those bytes are delivered. A stream not
+		// started yet starts there: what came before is older than the
+		// capture (mid-stream) or named by the handshake (the SYN-ACK
+		// acknowledges the client's first byte; a client's ACK sent before
+		// any request byte, the server's first byte, as an HTTP server has
+		// sent nothing by then).
+		if toServer {
+			if c.midstream || c.sawClientSYN && p.Seq == c.clientISN+1 {
+				c.down.SyncAt(p.Ack)
+			}
+			c.down.AckedTo(p.Ack)
+		} else {
+			if syn && c.midstream && c.up.Synced() && after(c.up.Delivered(), p.Ack) {
+				// A SYN-ACK captured late shows that the client's first bytes
+				// came before where we picked the stream up: requests went
+				// by unseen, and their answers may still come.
+				t.markOutOfStep(c, lossRequestGap)
+				t.dropQueue(c)
+			}
+			c.up.SyncAt(p.Ack)
+			c.up.AckedTo(p.Ack)
 		}
+	}
+	switch {
+	case p.Flags&capture.FlagRST != 0:
+		t.onReset(c, p, toServer)
+	case toServer:
 		if ch, ok := c.up.Push(p.Seq, syn, fin, p.Payload, p.PayloadLen, p.Ack, p.Timestamp); ok {
 			t.feedUp(c, ch)
 		}
 		t.drainUp(c)
-	} else {
-		if ackValid && c.up.AckedTo(p.Ack) {
-			t.drainUp(c)
+		t.drainGatedDown(c)
+	default:
+		if !syn && !c.down.Synced() && !c.midstream {
+			// We saw the client's SYN but not the server's: server bytes may
+			// have gone by unseen, so queued requests may have had answers.
+			t.markOutOfStep(c, lossMissedHandshake)
+			t.dropQueue(c)
 		}
+		t.gateDown(c)
 		if ch, ok := c.down.Push(p.Seq, syn, fin, p.Payload, p.PayloadLen, p.Ack, p.Timestamp); ok {
 			t.feedDown(c, ch)
 		}
 		t.drainDown(c)
 	}
-	if c.finUp && c.finDown {
-		t.endConn(c, p.Timestamp, "closed")
+	if t.conns[key] != c {
+		return // ended
+	}
+	t.ageHoles(c, true)
+	t.settle(c)
+}
+
+// gateDown holds server bytes whose ACK covers client bytes not delivered
+// yet, so that a response is parsed only after every request the server
+// had received when it sent it (ACK gating): reordering between the two
+// directions then cannot change a pairing.
+func (t *Tracker) gateDown(c *conn) {
+	if c.up.Synced() {
+		c.down.Gate(c.up.Delivered())
+	}
+}
+
+// drainGatedDown releases the server bytes that client bytes just
+// delivered have ungated.
+func (t *Tracker) drainGatedDown(c *conn) {
+	t.gateDown(c)
+	t.drainDown(c)
+}
+
+// ageHoles declares lost the holes of c that are past their bounds
+// (reassembly.Budget), and delivers what follows them.
+func (t *Tracker) ageHoles(c *conn, packet bool) {
+	for v := c.up.Age(t.now, packet); v >= reassembly.HoleAged; v = c.up.Age(t.now, false) {
+		c.up.DeclareLost(v)
+		t.drainUp(c)
+		t.drainGatedDown(c)
+	}
+	for v := c.down.Age(t.now, packet); v >= reassembly.HoleAged; v = c.down.Age(t.now, false) {
+		c.down.DeclareLost(v)
+		t.drainDown(c)
+	}
+}
+
+// onReset ends c on a RST, once every server byte sent before it has been
+// delivered: only then can a request still queued be called unanswered. A
+// RST captured ahead of those bytes waits for them (or for their hole to
+// be declared lost, which leaves no request to call unanswered).
+func (t *Tracker) onReset(c *conn, p *capture.Packet, toServer bool) {
+	// The RST comes after its sender's bytes up to its sequence number;
+	// those are awaited like acknowledged ones.
+	if toServer {
+		c.up.AckedTo(p.Seq)
+	} else {
+		c.down.AckedTo(p.Seq)
+	}
+	c.resetPending, c.resetAt = true, p.Timestamp
+	// A client's RST without ACK says nothing of the server's bytes: their
+	// answers may still be captured late, so it waits as a hole would.
+	c.resetBlind = toServer && p.Flags&capture.FlagACK == 0
+}
+
+// settle ends c when a RST or both FINs ended it and nothing it awaited is
+// still missing.
+func (t *Tracker) settle(c *conn) {
+	switch {
+	case c.resetPending && c.resetBlind && t.now.Sub(c.resetAt) >= t.cfg.Budget.MaxHoleAge:
+		// Nothing proves the requests still queued went unanswered.
+		t.retire(c)
+	case c.resetPending && !c.resetBlind && !c.down.Hole() && !c.up.Hole():
+		t.endConn(c, c.resetAt, "reset")
+	case c.finUp && c.finDown:
+		t.endConn(c, t.now, "closed")
 	}
 }
 
@@ -251,6 +335,16 @@ func (t *Tracker) Close(now time.Time) {
 	for t.oldest != nil {
 		c := t.oldest
 		t.flushStreams(c)
+		if c.resetPending {
+			// Nothing more will be captured: a RST still waiting decides,
+			// if it says where the server's bytes ended.
+			if c.resetBlind {
+				t.retire(c)
+			} else {
+				t.endConn(c, c.resetAt, "reset")
+			}
+			continue
+		}
 		t.timeoutRequests(c)
 		for c.queue.len() > 0 {
 			if !c.queue.front().timedOut {
@@ -267,6 +361,6 @@ func (t *Tracker) Close(now time.Time) {
 func (t *Tracker) SyncStats() {
 	b := t.cfg.Budget
 	t.Stats.OutOfOrder, t.Stats.Retransmitted, t.Stats.ReassemblyOverflows = b.OutOfOrder, b.Retransmitted, b.Overflows
-	t.Stats.GapBytes, t.Stats.AckGaps = b.GapBytes, b.AckGaps
+	t.Stats.GapBytes, t.Stats.AckGaps = b.GapBytes, b.AgedHoles+b.PacketHoles
 	t.Stats.OpenConnections = uint64(len(t.conns))
 }
