@@ -3,6 +3,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"net"
 	"testing"
 
@@ -17,6 +18,9 @@ type frameSpec struct {
 	src, dst                          uint16
 	syn, fin, rst                     bool
 	payload                           string
+	// zeroLen clears the IP length as the kernel does for BIG TCP;
+	// with hopByHop, the IPv6 header carries a Jumbo Payload option.
+	zeroLen bool
 }
 
 func buildFrame(t *testing.T, f frameSpec) []byte {
@@ -50,6 +54,9 @@ func buildFrame(t *testing.T, f frameSpec) []byte {
 			hbh := &layers.IPv6HopByHop{}
 			hbh.NextHeader = proto
 			hbh.Options = []*layers.IPv6HopByHopOption{{OptionType: 1, OptionLength: 4, OptionData: []byte{0, 0, 0, 0}}}
+			if f.zeroLen {
+				hbh.Options[0].OptionType = 0xc2 // Jumbo Payload
+			}
 			ls = append(ls, hbh)
 		}
 	} else {
@@ -76,7 +83,22 @@ func buildFrame(t *testing.T, f frameSpec) []byte {
 	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
+	b := buf.Bytes()
+	if f.zeroLen {
+		ip := b[14:]
+		if f.vlan {
+			ip = b[18:]
+		}
+		if !f.v6 {
+			binary.BigEndian.PutUint16(ip[2:], 0)
+		} else {
+			if f.hopByHop {
+				binary.BigEndian.PutUint32(ip[44:], uint32(len(ip)-40))
+			}
+			binary.BigEndian.PutUint16(ip[4:], 0)
+		}
+	}
+	return b
 }
 
 func arpFrame(t *testing.T) []byte {
@@ -124,6 +146,15 @@ func TestFilterVerdicts(t *testing.T) {
 		{"pure ack", buildFrame(t, frameSpec{src: 40000, dst: 8080}), false},
 		{"truncated", truncated, false},
 		{"later fragment", buildFrame(t, frameSpec{fragment: true, src: 40000, dst: 8080, payload: get}), false},
+		// BIG TCP: an IP length of 0 means the packet's length.
+		{"ipv4 length 0", buildFrame(t, frameSpec{zeroLen: true, src: 40000, dst: 8080, payload: get}), true},
+		{"ipv4 length 0 vlan", buildFrame(t, frameSpec{zeroLen: true, vlan: true, src: 8080, dst: 40000, payload: "x"}), true},
+		{"ipv6 length 0", buildFrame(t, frameSpec{zeroLen: true, v6: true, src: 40000, dst: 8080, payload: get}), true},
+		{"ipv6 jumbo option", buildFrame(t, frameSpec{zeroLen: true, v6: true, hopByHop: true, src: 40000, dst: 8080, payload: get}), true},
+		{"ipv4 length 0 other port", buildFrame(t, frameSpec{zeroLen: true, src: 40000, dst: 8081, payload: get}), false},
+		// (Not IPv4: gopacket pads that frame to 60 bytes, and the padding
+		// would count as payload, for the decoder too.)
+		{"ipv6 length 0 pure ack", buildFrame(t, frameSpec{zeroLen: true, v6: true, src: 40000, dst: 8080}), false},
 	} {
 		ret, _, err := f.Program().Test(tc.frame)
 		if err != nil {

@@ -41,6 +41,17 @@ static __always_inline int load(struct __sk_buff *skb, __u32 off, void *to, __u3
 	return bpf_skb_load_bytes_relative(skb, off, to, len, BPF_HDR_START_NET);
 }
 
+// The length of an IP packet at off whose header says 0: BIG TCP, where
+// the kernel writes 0 for a GSO packet too long for the field and takes the
+// length from the packet (iph_totlen), as the decoder does. skb->len counts
+// the link header too, which a socket filter cannot measure: this may keep
+// a packet with a few bytes too many, never drop one the decoder keeps.
+// The header at off was loaded, so skb->len > off.
+static __always_inline __u32 big_len(struct __sk_buff *skb, __u32 off)
+{
+	return skb->len - off;
+}
+
 SEC("socket")
 int xray_capture_filter(struct __sk_buff *skb)
 {
@@ -76,6 +87,8 @@ int xray_capture_filter(struct __sk_buff *skb)
 		if (bpf_ntohs(ip.frag_off) & 0x1fff)
 			return 0;
 		__u32 total = bpf_ntohs(ip.tot_len);
+		if (total == 0)
+			total = big_len(skb, off);
 		if (total < ip.ihl * 4)
 			return 0;
 		tcp_off = off + ip.ihl * 4;
@@ -87,6 +100,8 @@ int xray_capture_filter(struct __sk_buff *skb)
 		__u8 next = ip6.nexthdr;
 		tcp_off = off + sizeof(ip6);
 		seg_len = bpf_ntohs(ip6.payload_len);
+		if (seg_len == 0)
+			seg_len = big_len(skb, off) - sizeof(ip6);
 #pragma unroll
 		for (int i = 0; i < MAX_IPV6_EXT; i++) {
 			if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING &&

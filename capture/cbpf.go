@@ -21,9 +21,14 @@ func negOff(n int32) uint32 { return uint32(n) }
 
 // ClassicFilter builds the classic-BPF fallback of the eBPF socket filter:
 // TCP to or from one of ports, over IPv4 (no later fragments) or IPv6
-// (without extension headers), carrying payload or SYN/FIN/RST, and not the
-// outgoing copy of a loopback packet. Loads are relative to the network
-// header, so it works whatever the link layer.
+// (with at most a hop-by-hop header, which BIG TCP adds), carrying payload
+// or SYN/FIN/RST, and not the outgoing copy of a loopback packet. Loads are
+// relative to the network header, so it works whatever the link layer.
+//
+// An IP length of 0 (BIG TCP) is taken as the packet's length, as
+// DecodeFrame takes it. The filter cannot see where the link header ends,
+// so it counts that header too: it may keep a segment of a few bytes that
+// the decoder then finds empty, but never drops one the decoder keeps.
 func ClassicFilter(ports []uint16) ([]bpf.RawInstruction, error) {
 	if len(ports) == 0 || len(ports) > 100 {
 		return nil, errors.New("the classic filter takes 1 to 100 ports")
@@ -44,46 +49,77 @@ func ClassicFilter(ports []uint16) ([]bpf.RawInstruction, error) {
 		emit(i)
 	}
 	const drop, keep = "drop", "keep"
+	const reject = "reject" // a drop before the port checks (see there)
 
 	// Loopback's outgoing copy.
 	emit(bpf.LoadExtension{Num: bpf.ExtType})
 	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: packetOut}, "out", "version")
 	label("out")
 	emit(bpf.LoadAbsolute{Off: negOff(skfAdIfIndex), Size: 4})
-	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: loopbackIdx}, drop, "version")
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: loopbackIdx}, reject, "version")
 
 	label("version")
 	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff), Size: 1})
 	emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf0})
 	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x40}, "v4", "v6?")
 	label("v6?")
-	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x60}, "v6", drop)
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x60}, "v6", reject)
 
 	// IPv4: X = header length; ports at X, payload = total - X - data offset.
 	label("v4")
 	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 9), Size: 1})
-	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 6}, "v4tcp", drop)
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 6}, "v4tcp", reject)
 	label("v4tcp")
 	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 6), Size: 2})
-	jump(bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 0x1fff}, drop, "v4hl")
+	jump(bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 0x1fff}, reject, "v4hl")
 	label("v4hl")
 	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff), Size: 1})
 	emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0x0f})
 	emit(bpf.ALUOpConstant{Op: bpf.ALUOpShiftLeft, Val: 2})
 	emit(bpf.TAX{})
 	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 2), Size: 2})
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0}, "biglen", "len0")
+	label("len0")
 	emit(bpf.StoreScratch{Src: bpf.RegA, N: 0}) // M[0] = total length
 	jump(bpf.Jump{}, "ports", "")
 
-	// IPv6: fixed header only; M[0] = 40 + payload length.
+	// IPv6: X = 40, or 40 + a hop-by-hop header's length when TCP follows
+	// it; M[0] = 40 + payload length.
 	label("v6")
 	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 6), Size: 1})
-	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 6}, "v6tcp", drop)
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 6}, "v6tcp", "hbh?")
+	label("hbh?")
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0}, "hbh", reject)
+	label("hbh")
+	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 40), Size: 1})
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 6}, "hbhtcp", reject)
+	label("hbhtcp")
+	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 41), Size: 1})
+	emit(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 1})
+	emit(bpf.ALUOpConstant{Op: bpf.ALUOpShiftLeft, Val: 3})
+	emit(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 40})
+	emit(bpf.TAX{})
+	jump(bpf.Jump{}, "v6len", "")
 	label("v6tcp")
+	emit(bpf.LoadConstant{Dst: bpf.RegX, Val: 40})
+	label("v6len")
 	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 4), Size: 2})
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0}, "biglen", "len6")
+	label("len6")
 	emit(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 40})
 	emit(bpf.StoreScratch{Src: bpf.RegA, N: 0})
-	emit(bpf.LoadConstant{Dst: bpf.RegX, Val: 40})
+	jump(bpf.Jump{}, "ports", "")
+
+	// The header checks drop here, not at the end: a conditional jump
+	// skips at most 255 instructions, and 100 ports take 200. (Not after
+	// biglen: the kernel's check of scratch loads reads on past a return.)
+	label(reject)
+	emit(bpf.RetConstant{Val: 0})
+
+	// BIG TCP (length 0): M[0] = the packet's length, link header included.
+	label("biglen")
+	emit(bpf.LoadExtension{Num: bpf.ExtLen})
+	emit(bpf.StoreScratch{Src: bpf.RegA, N: 0})
 
 	// X = offset of the TCP header from the network header.
 	label("ports")

@@ -25,8 +25,9 @@ type Packet struct {
 	Seq, Ack         uint32
 	Flags            uint8
 	Payload          []byte // captured payload, aliases the frame
-	// PayloadLen is the payload length the IP header announces; more than
-	// len(Payload) when the capture cut the frame short (snap length).
+	// PayloadLen is the payload length the IP header announces (for BIG
+	// TCP's length 0, the frame's on the wire); more than len(Payload) when
+	// the capture cut the frame short (snap length).
 	PayloadLen int
 }
 
@@ -59,28 +60,41 @@ const (
 	etherMPLSm = 0x8848
 )
 
-// Decode fills p from a frame of the given link type. It never allocates.
+// Decode fills p from a whole frame of the given link type. It never
+// allocates.
 func Decode(lt layers.LinkType, frame []byte, ts time.Time, p *Packet) Result {
+	return decode(lt, frame, 0, ts, p)
+}
+
+// DecodeFrame is Decode for a frame the capture may have cut short: where
+// the IP header gives no length (see decodeIPv4), the length comes from
+// f.Length, not from the bytes captured.
+func DecodeFrame(f Frame, p *Packet) Result {
+	return decode(f.LinkType, f.Data, max(f.Length-len(f.Data), 0), f.Timestamp, p)
+}
+
+// cut, here and below, counts the frame's bytes the capture left out.
+func decode(lt layers.LinkType, frame []byte, cut int, ts time.Time, p *Packet) Result {
 	p.Timestamp = ts
 	switch lt {
 	case layers.LinkTypeEthernet:
-		return decodeEthernet(frame, p)
+		return decodeEthernet(frame, cut, p)
 	case layers.LinkTypeLinuxSLL:
 		if len(frame) < 16 {
 			return Malformed
 		}
-		return decodeEtherType(binary.BigEndian.Uint16(frame[14:16]), frame[16:], p)
+		return decodeEtherType(binary.BigEndian.Uint16(frame[14:16]), frame[16:], cut, p)
 	case 276: // LINKTYPE_LINUX_SLL2, written by tcpdump -i any since libpcap 1.10
 		if len(frame) < 20 {
 			return Malformed
 		}
-		return decodeEtherType(binary.BigEndian.Uint16(frame[0:2]), frame[20:], p)
+		return decodeEtherType(binary.BigEndian.Uint16(frame[0:2]), frame[20:], cut, p)
 	case layers.LinkTypeRaw, 12, 14: // DLT_RAW's several numbers across systems
-		return decodeIP(frame, p)
+		return decodeIP(frame, cut, p)
 	case layers.LinkTypeIPv4:
-		return decodeIPv4(frame, p)
+		return decodeIPv4(frame, cut, p)
 	case layers.LinkTypeIPv6:
-		return decodeIPv6(frame, p)
+		return decodeIPv6(frame, cut, p)
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
 		// 4-byte address family: host byte order of the capturing machine
 		// for NULL, network order for LOOP. Values of both orders are tried.
@@ -93,16 +107,16 @@ func Decode(lt layers.LinkType, frame []byte, ts time.Time, p *Packet) Result {
 		}
 		switch af {
 		case 2:
-			return decodeIPv4(frame[4:], p)
+			return decodeIPv4(frame[4:], cut, p)
 		case 10, 24, 28, 30: // Linux, NetBSD/OpenBSD, FreeBSD, Darwin
-			return decodeIPv6(frame[4:], p)
+			return decodeIPv6(frame[4:], cut, p)
 		}
 		return NotTCP
 	}
 	return UnknownLink
 }
 
-func decodeEthernet(b []byte, p *Packet) Result {
+func decodeEthernet(b []byte, cut int, p *Packet) Result {
 	if len(b) < 14 {
 		return Malformed
 	}
@@ -116,18 +130,18 @@ func decodeEthernet(b []byte, p *Packet) Result {
 		if b[0] != 0xaa || b[1] != 0xaa || b[2] != 0x03 {
 			return NotTCP
 		}
-		return decodeEtherType(binary.BigEndian.Uint16(b[6:8]), b[8:], p)
+		return decodeEtherType(binary.BigEndian.Uint16(b[6:8]), b[8:], cut, p)
 	}
-	return decodeEtherType(et, b[14:], p)
+	return decodeEtherType(et, b[14:], cut, p)
 }
 
-func decodeEtherType(et uint16, b []byte, p *Packet) Result {
+func decodeEtherType(et uint16, b []byte, cut int, p *Packet) Result {
 	for range maxTags {
 		switch et {
 		case etherIPv4:
-			return decodeIPv4(b, p)
+			return decodeIPv4(b, cut, p)
 		case etherIPv6:
-			return decodeIPv6(b, p)
+			return decodeIPv6(b, cut, p)
 		case etherVLAN, etherQinQ, etherQinQ2:
 			if len(b) < 4 {
 				return Malformed
@@ -141,7 +155,7 @@ func decodeEtherType(et uint16, b []byte, p *Packet) Result {
 				bottom := b[2]&1 != 0
 				b = b[4:]
 				if bottom {
-					return decodeIP(b, p)
+					return decodeIP(b, cut, p)
 				}
 			}
 			return Malformed
@@ -152,25 +166,31 @@ func decodeEtherType(et uint16, b []byte, p *Packet) Result {
 	return Malformed
 }
 
-func decodeIP(b []byte, p *Packet) Result {
+func decodeIP(b []byte, cut int, p *Packet) Result {
 	if len(b) == 0 {
 		return Malformed
 	}
 	switch b[0] >> 4 {
 	case 4:
-		return decodeIPv4(b, p)
+		return decodeIPv4(b, cut, p)
 	case 6:
-		return decodeIPv6(b, p)
+		return decodeIPv6(b, cut, p)
 	}
 	return NotTCP
 }
 
-func decodeIPv4(b []byte, p *Packet) Result {
+func decodeIPv4(b []byte, cut int, p *Packet) Result {
 	if len(b) < 20 || b[0]>>4 != 4 {
 		return Malformed
 	}
 	ihl := int(b[0]&0x0f) * 4
 	total := int(binary.BigEndian.Uint16(b[2:4]))
+	if total == 0 {
+		// BIG TCP: a GSO packet too long for the field gets 0, and the
+		// kernel takes the length from the packet (iph_totlen), as tcpdump
+		// does. A pcap keeps no GSO flag, so any 0 is taken that way.
+		total = len(b) + cut
+	}
 	if ihl < 20 || total < ihl || len(b) < ihl {
 		return Malformed
 	}
@@ -182,16 +202,11 @@ func decodeIPv4(b []byte, p *Packet) Result {
 	}
 	p.SrcIP = netip.AddrFrom4([4]byte(b[12:16]))
 	p.DstIP = netip.AddrFrom4([4]byte(b[16:20]))
-	// total bounds the segment: Ethernet pads short frames, and a total of
-	// 0 (TSO on the sending host) means "as captured".
-	wire := total - ihl
-	if total == 0 {
-		wire = len(b) - ihl
-	}
-	return decodeTCP(b[ihl:], wire, p)
+	// total bounds the segment: Ethernet pads short frames.
+	return decodeTCP(b[ihl:], total-ihl, p)
 }
 
-func decodeIPv6(b []byte, p *Packet) Result {
+func decodeIPv6(b []byte, cut int, p *Packet) Result {
 	if len(b) < 40 || b[0]>>4 != 6 {
 		return Malformed
 	}
@@ -201,7 +216,9 @@ func decodeIPv6(b []byte, p *Packet) Result {
 	p.DstIP = netip.AddrFrom16([16]byte(b[24:40]))
 	b = b[40:]
 	if plen == 0 {
-		plen = len(b) // jumbogram or TSO: trust the capture
+		// BIG TCP, as for IPv4. Kernels that add a hop-by-hop Jumbo
+		// Payload option put this same length in it.
+		plen = len(b) + cut
 	}
 	for range maxTags {
 		switch next {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/net/bpf"
 )
 
 func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
@@ -152,12 +153,14 @@ func TestSnaplenTruncation(t *testing.T) {
 
 func TestDecodeDoesNotAlloc(t *testing.T) {
 	frames := [][]byte{ether(0x0800, []uint16{0x8100}, ipv4Packet(t)), ether(0x86dd, nil, ipv6Packet(t, true))}
+	big := Frame{Data: ether(0x0800, nil, zeroLength(ipv4Packet(t))), Length: 100000, LinkType: layers.LinkTypeEthernet}
 	var p Packet
 	ts := time.Unix(1, 0)
 	n := testing.AllocsPerRun(1000, func() {
 		for _, f := range frames {
 			Decode(layers.LinkTypeEthernet, f, ts, &p)
 		}
+		DecodeFrame(big, &p)
 	})
 	if n != 0 {
 		t.Errorf("Decode allocates %.1f times", n)
@@ -172,5 +175,145 @@ func BenchmarkDecode(b *testing.B) {
 	b.SetBytes(int64(len(f)))
 	for b.Loop() {
 		Decode(layers.LinkTypeEthernet, f, ts, &p)
+	}
+}
+
+// zeroLength clears the length field of the IP packet at ip, as the kernel
+// leaves it on a BIG TCP packet too long for it; an IPv6 one may carry a
+// Jumbo Payload option instead (see jumbo).
+func zeroLength(ip []byte) []byte {
+	ip = append([]byte(nil), ip...)
+	if ip[0]>>4 == 4 {
+		binary.BigEndian.PutUint16(ip[2:], 0)
+	} else {
+		binary.BigEndian.PutUint16(ip[4:], 0)
+	}
+	return ip
+}
+
+// jumbo is an IPv6 packet as BIG TCP sends it on kernels that still add a
+// hop-by-hop Jumbo Payload option (RFC 2675) holding the length.
+func jumbo(t testing.TB) []byte {
+	ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolIPv6HopByHop,
+		SrcIP: net.ParseIP("2001:db8::2"), DstIP: net.ParseIP("2001:db8::1")}
+	hbh := &layers.IPv6HopByHop{}
+	hbh.NextHeader = layers.IPProtocolTCP
+	hbh.Options = []*layers.IPv6HopByHopOption{{OptionType: 0xc2, OptionLength: 4, OptionData: []byte{0, 0, 0, 0}}}
+	b := zeroLength(serialize(t, ip, hbh, tcpLayer(ip), gopacket.Payload("GET / HTTP/1.1\r\n\r\n")))
+	binary.BigEndian.PutUint32(b[44:], uint32(len(b)-40))
+	return b
+}
+
+// runClassic runs ClassicFilter's program on an Ethernet frame as the kernel
+// would for an incoming packet. x/net/bpf's VM knows none of the kernel's
+// extensions but the length, so network-relative loads become loads past
+// the Ethernet header and the packet type and interface become constants.
+// Nor does it check the program as the kernel does: bpf's live test
+// attaches it.
+func runClassic(t *testing.T, ports []uint16, frame []byte) bool {
+	t.Helper()
+	raw, err := ClassicFilter(ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, ok := bpf.Disassemble(raw)
+	if !ok {
+		t.Fatal("classic filter does not disassemble")
+	}
+	abs := func(off uint32) uint32 {
+		if k := int32(off) - skfNetOff; k >= 0 && k < 0x10000 {
+			return uint32(14 + k)
+		}
+		return off
+	}
+	for i, ins := range prog {
+		switch ins := ins.(type) {
+		case bpf.LoadExtension:
+			switch ins.Num {
+			case bpf.ExtType:
+				prog[i] = bpf.LoadConstant{Dst: bpf.RegA, Val: 0} // PACKET_HOST
+			case bpf.ExtInterfaceIndex:
+				prog[i] = bpf.LoadConstant{Dst: bpf.RegA, Val: 2}
+			}
+		case bpf.LoadAbsolute:
+			ins.Off = abs(ins.Off)
+			prog[i] = ins
+		case bpf.LoadIndirect:
+			ins.Off = abs(ins.Off)
+			prog[i] = ins
+		}
+	}
+	vm, err := bpf.NewVM(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := vm.Run(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n != 0
+}
+
+// An IP length of 0 is how the kernel marks a TCP packet longer than the
+// field holds (BIG TCP): the decoder measures it from the frame's length on
+// the wire, and the classic filter keeps it, so that a live capture and a
+// replay of its pcap see the same segments.
+func TestDecodeZeroIPLength(t *testing.T) {
+	v4, v6, v6hbh := ipv4Packet(t), ipv6Packet(t, false), ipv6Packet(t, true)
+	ack := func(ip []byte) []byte { return ip[:len(ip)-18] } // drop the payload
+	for _, tc := range []struct {
+		name     string
+		ip       []byte
+		cut      int // bytes the capture left out
+		want     Result
+		wire     int  // PayloadLen
+		cbpfKeep bool // the classic filter's verdict on the whole frame
+	}{
+		{"ipv4", v4, 0, OK, 18, true},
+		{"ipv6", v6, 0, OK, 18, true},
+		{"ipv6 hop-by-hop", v6hbh, 0, OK, 18, true},
+		{"ipv4 length 0", zeroLength(v4), 0, OK, 18, true},
+		{"ipv4 length 0, cut short", zeroLength(v4), 8, OK, 18, true},
+		{"ipv6 length 0", zeroLength(v6), 0, OK, 18, true},
+		{"ipv6 length 0, cut short", zeroLength(v6), 8, OK, 18, true},
+		{"ipv6 jumbo option", jumbo(t), 0, OK, 18, true},
+		{"ipv6 jumbo option, cut short", jumbo(t), 8, OK, 18, true},
+		// The filter counts the Ethernet header as IP bytes here (it cannot
+		// see where the link header ends): it keeps, the decoder finds no
+		// payload. The kernel never sends such a packet: it writes 0 only
+		// past 64 KiB.
+		{"ipv4 length 0, no payload", zeroLength(ack(v4)), 0, OK, 0, true},
+		{"ipv4 length 0, no tcp header", zeroLength(v4[:30]), 0, Malformed, 0, false},
+		{"ipv4 length 0, cut in the tcp header", zeroLength(v4), len(v4) - 30, Malformed, 0, true},
+	} {
+		frame := ether(0x0800, nil, tc.ip)
+		if tc.ip[0]>>4 == 6 {
+			frame = ether(0x86dd, nil, tc.ip)
+		}
+		var p Packet
+		f := Frame{Data: frame[:len(frame)-tc.cut], Length: len(frame), LinkType: layers.LinkTypeEthernet}
+		if r := DecodeFrame(f, &p); r != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, r, tc.want)
+		} else if r == OK && (p.PayloadLen != tc.wire || len(p.Payload) != max(tc.wire-tc.cut, 0) || p.DstPort != 8080) {
+			t.Errorf("%s: payload %d of %d bytes, port %d; want %d of %d", tc.name, len(p.Payload), p.PayloadLen, p.DstPort, tc.wire-tc.cut, tc.wire)
+		}
+		// The filter runs on the whole packet, before the capture cuts it.
+		if keep := runClassic(t, []uint16{8080}, frame); keep != tc.cbpfKeep {
+			t.Errorf("%s: classic filter keep=%v, want %v", tc.name, keep, tc.cbpfKeep)
+		}
+	}
+}
+
+// The most ports ClassicFilter takes still fit its jumps.
+func TestClassicFilterManyPorts(t *testing.T) {
+	ports := make([]uint16, 100)
+	for i := range ports {
+		ports[i] = uint16(8081 - len(ports) + i) // 8080 last
+	}
+	v4 := ether(0x0800, nil, ipv4Packet(t))
+	other := append([]byte(nil), v4...)
+	binary.BigEndian.PutUint16(other[14+20+2:], 9999)
+	if !runClassic(t, ports, v4) || runClassic(t, ports, other) {
+		t.Error("wrong verdicts with 100 ports")
 	}
 }
