@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,88 +30,109 @@ type fileValue struct {
 	line  int
 }
 
-// readConfigFile reads a YAML mapping of flag names to values. A key that
-// names no flag is an error with its line, so that a typo is not ignored.
-func readConfigFile(path string, fs *pflag.FlagSet) (map[string]fileValue, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--config: %w", err)
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	out := map[string]fileValue{}
-	if len(root.Content) == 0 {
-		return out, nil // an empty file
-	}
-	m := root.Content[0]
-	if m.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("config %s line %d: want a mapping of option names to values", path, m.Line)
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		k, v := m.Content[i], m.Content[i+1]
-		if f := fs.Lookup(k.Value); f == nil || k.Value == "config" || k.Value == "help" {
-			return nil, fmt.Errorf("config %s line %d: unknown key %q", path, k.Line, k.Value)
-		}
-		switch v.Kind {
-		case yaml.ScalarNode:
-			out[k.Value] = fileValue{v.Value, v.Line}
-		case yaml.SequenceNode:
-			var items []string
-			for _, it := range v.Content {
-				if it.Kind != yaml.ScalarNode {
-					return nil, fmt.Errorf("config %s line %d: %s: want a list of values", path, it.Line, k.Value)
-				}
-				items = append(items, it.Value)
-			}
-			out[k.Value] = fileValue{strings.Join(items, ","), v.Line}
-		default:
-			return nil, fmt.Errorf("config %s line %d: %s: want a value or a list", path, v.Line, k.Value)
-		}
-	}
-	return out, nil
+// configFile is what the --config file sets: values by flag name, and
+// errors for the keys it cannot use.
+type configFile struct {
+	path   string
+	values map[string]fileValue
+	errs   []error
 }
 
-// applySources fills every flag not given on the command line from the
-// environment, then from the config file.
-func applySources(fs *pflag.FlagSet, env lookupEnv) error {
+// readConfig reads the file --config or XRAY_CAPTURE_CONFIG names, if any.
+// The error says it could not be read as a mapping at all.
+func readConfig(fs *pflag.FlagSet, env lookupEnv) (configFile, error) {
 	path, _ := fs.GetString("config")
 	if !fs.Changed("config") {
 		if v, ok := env(envName("config")); ok {
 			path = v
 		}
 	}
-	file := map[string]fileValue{}
-	if path != "" {
-		var err error
-		if file, err = readConfigFile(path, fs); err != nil {
-			return err
+	file := configFile{path: path, values: map[string]fileValue{}}
+	if path == "" {
+		return file, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return file, fmt.Errorf("--config: %w", err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return file, fmt.Errorf("config %s: %w", path, err)
+	}
+	if len(root.Content) == 0 {
+		return file, nil // an empty file
+	}
+	m := root.Content[0]
+	if m.Kind != yaml.MappingNode {
+		return file, fmt.Errorf("config %s line %d: want a mapping of option names to values", path, m.Line)
+	}
+	// A key that names no flag is an error with its line, so that a typo
+	// is not ignored.
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if f := fs.Lookup(k.Value); f == nil || k.Value == "config" || k.Value == "help" {
+			file.errs = append(file.errs, fmt.Errorf("config %s line %d: unknown key %q", path, k.Line, k.Value))
+			continue
+		}
+		switch v.Kind {
+		case yaml.ScalarNode:
+			file.values[k.Value] = fileValue{v.Value, v.Line}
+		case yaml.SequenceNode:
+			var items []string
+			for _, it := range v.Content {
+				if it.Kind != yaml.ScalarNode {
+					file.errs = append(file.errs, fmt.Errorf("config %s line %d: %s: want a list of values", path, it.Line, k.Value))
+					break
+				}
+				items = append(items, it.Value)
+			}
+			if len(items) == len(v.Content) {
+				file.values[k.Value] = fileValue{strings.Join(items, ","), v.Line}
+			}
+		default:
+			file.errs = append(file.errs, fmt.Errorf("config %s line %d: %s: want a value or a list", path, v.Line, k.Value))
 		}
 	}
-	var errs []error
+	return file, nil
+}
+
+// applySources fills every flag not given on the command line from the
+// environment, then from the config file. It sets every value it can, and
+// returns every one it could not, with the file's unusable keys.
+func applySources(fs *pflag.FlagSet, env lookupEnv, file configFile) error {
+	errs := file.errs
 	fs.VisitAll(func(f *pflag.Flag) {
 		if f.Changed || f.Name == "config" || f.Name == "help" {
 			return
 		}
 		for _, name := range envNames(f.Name) {
 			if v, ok := env(name); ok && v != "" {
-				if err := fs.Set(f.Name, v); err != nil {
+				if err := set(fs, f, v); err != nil {
 					errs = append(errs, fmt.Errorf("%s=%q: %v", name, v, err))
 				}
 				return
 			}
 		}
-		if fv, ok := file[f.Name]; ok {
-			if err := fs.Set(f.Name, fv.value); err != nil {
-				errs = append(errs, fmt.Errorf("config %s line %d: %s: %v", path, fv.line, f.Name, err))
+		if fv, ok := file.values[f.Name]; ok {
+			if err := set(fs, f, fv.value); err != nil {
+				errs = append(errs, fmt.Errorf("config %s line %d: %s: %v", file.path, fv.line, f.Name, err))
 			}
 		}
 	})
-	if len(errs) > 0 {
-		return errs[0]
+	return errors.Join(errs...)
+}
+
+// set sets a flag from a source. A value that does not parse leaves the
+// flag as it was: pflag stores a number's zero before it fails, which
+// validate would then report as a second mistake. (A list is left alone
+// on failure.)
+func set(fs *pflag.FlagSet, f *pflag.Flag, v string) error {
+	was := f.Value.String()
+	err := fs.Set(f.Name, v)
+	if _, list := f.Value.(pflag.SliceValue); err != nil && !list {
+		f.Value.Set(was)
 	}
-	return nil
+	return err
 }
 
 func envNames(flag string) []string {
@@ -129,7 +151,11 @@ func newConfigCmd(stdout io.Writer, env lookupEnv) *cobra.Command {
 		Short: "Print the effective configuration (flags > environment > --config file > defaults) as YAML",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applySources(cmd.Flags(), env); err != nil {
+			file, err := readConfig(cmd.Flags(), env)
+			if err != nil {
+				return err
+			}
+			if err := applySources(cmd.Flags(), env, file); err != nil {
 				return err
 			}
 			return printConfig(stdout, cmd.Flags())

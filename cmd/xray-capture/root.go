@@ -4,74 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/xray-capture/xray-capture/awsmeta"
-	"github.com/xray-capture/xray-capture/capture"
 	"github.com/xray-capture/xray-capture/emitter"
-	"github.com/xray-capture/xray-capture/naming"
 	"github.com/xray-capture/xray-capture/segmenter"
 )
 
-// connectionBytes is what one tracked connection costs, about: its state,
-// two parsers, two streams and a few pending requests.
-const connectionBytes = 2 << 10
-
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
-
-// Options holds what the flags and the environment say.
-type Options struct {
-	Read            string
-	Ports           []uint16
-	ServiceName     string
-	DynamicNaming   string
-	DaemonAddress   emitter.DaemonAddress
-	Output          string
-	ResponseTimeout time.Duration
-	IdleTimeout     time.Duration
-	MaxConnections  int
-	MaxPending      int
-	ReassemblyMB    int
-	HeaderBufferMB  int
-	MaxMemoryMB     int
-
-	// Live capture.
-	Interface string
-	Engine    string
-	Ring      capture.RingConfig
-	RingMB    int
-	Workers   int
-	Print     bool
-	Summary   bool
-	LogLevel  string
-	LogFormat string
-
-	// Operations.
-	MetricsAddress string
-	StatsInterval  time.Duration
-
-	// Sampling.
-	Sampling      bool
-	SamplingRules string
-	Centralized   string // auto, on, off
-	samplingSet   bool   // --sampling given explicitly
-
-	// AWS plugins.
-	Plugins       []string
-	EC2Endpoint   string
-	BeanstalkConf string
-
-	// For tests: fixed seeds make output reproducible.
-	IDSeed       uint64
-	SamplingSeed uint64
-
-	Stdout, Stderr io.Writer
-}
 
 type lookupEnv func(string) (string, bool)
 
@@ -83,8 +25,6 @@ func newRootCmd(stdout, stderr io.Writer, env lookupEnv) *cobra.Command {
 // flag tests can stop there.
 func newRootCmdWith(stdout, stderr io.Writer, env lookupEnv, runF func(*cobra.Command, *Options) error) *cobra.Command {
 	opts := &Options{Stdout: stdout, Stderr: stderr}
-	var ports []string
-	var daemon, plugins string
 	cmd := &cobra.Command{
 		Use:   "xray-capture --port PORT --service-name NAME [--read FILE]",
 		Short: "Trace an app's HTTP traffic into AWS X-Ray segments, without touching the app",
@@ -112,95 +52,21 @@ X-Ray SDKs, overrides the service name.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applySources(cmd.Flags(), env); err != nil {
+			fs := cmd.Flags()
+			file, err := readConfig(fs, env)
+			if err != nil {
+				// None of the file applies: judging the other options
+				// would report what it would have set.
 				return err
 			}
-			var err error
-			if opts.Ports, err = parsePorts(ports); err != nil {
-				return err
-			}
+			sourcesErr := applySources(fs, env, file)
 			if v, ok := env("AWS_XRAY_TRACING_NAME"); ok && v != "" {
 				opts.ServiceName = v // as the Python SDK: the env var overrides the configured name
 			}
-			if opts.ServiceName == "" {
-				return errors.New("a service name is required: --service-name NAME or AWS_XRAY_TRACING_NAME")
-			}
-			if _, err := naming.NewFixed(opts.ServiceName); err != nil {
-				return fmt.Errorf("--service-name %q: %w", opts.ServiceName, err)
-			}
-			if daemon == "off" {
-				// Replaying a capture into a file needs no daemon.
-				if opts.Output == "" && !opts.Print && !opts.Summary {
-					return errors.New("--daemon-address off: give --output, --print or --summary, or the segments go nowhere")
-				}
-				if opts.Centralized == "on" {
-					return errors.New("--daemon-address off: centralized sampling needs the daemon")
-				}
-				opts.DaemonAddress = emitter.DaemonAddress{}
-			} else if opts.DaemonAddress, err = emitter.ParseDaemonAddress(daemon); err != nil {
+			opts.samplingSet = fs.Changed("sampling")
+			opts.maxConnectionsSet = fs.Changed("max-connections")
+			if err := errors.Join(sourcesErr, opts.validate()); err != nil {
 				return err
-			}
-			if opts.ResponseTimeout <= 0 || opts.IdleTimeout <= 0 {
-				return errors.New("--response-timeout and --idle-timeout must be positive")
-			}
-			if opts.MaxMemoryMB < 16 {
-				return fmt.Errorf("--max-memory-mb %d: want at least 16", opts.MaxMemoryMB)
-			}
-			quarter := opts.MaxMemoryMB / 4
-			if opts.ReassemblyMB == 0 {
-				opts.ReassemblyMB = quarter
-			}
-			if opts.HeaderBufferMB == 0 {
-				opts.HeaderBufferMB = quarter
-			}
-			if !cmd.Flags().Changed("max-connections") {
-				opts.MaxConnections = min(opts.MaxConnections, quarter<<20/connectionBytes)
-			}
-			if opts.MaxConnections <= 0 || opts.MaxPending <= 0 || opts.ReassemblyMB < 0 || opts.HeaderBufferMB < 0 {
-				return errors.New("--max-connections, --max-pending, --max-reassembly-mb and --max-header-buffer-mb must be positive")
-			}
-			switch opts.Engine {
-			case "auto", "ebpf", "cbpf", "pcap":
-			default:
-				return fmt.Errorf("--engine %q: want auto, ebpf, cbpf or pcap", opts.Engine)
-			}
-			if opts.RingMB < 1 || opts.RingMB > 4096 {
-				return fmt.Errorf("--ring-size-mb %d: want 1 to 4096", opts.RingMB)
-			}
-			if opts.Read == "" && opts.MaxMemoryMB < opts.RingMB+16 {
-				return fmt.Errorf("--max-memory-mb %d: the ring takes %d MiB of it (--ring-size-mb); want at least %d", opts.MaxMemoryMB, opts.RingMB, opts.RingMB+16)
-			}
-			if opts.Workers < 1 || opts.Workers > 64 {
-				return fmt.Errorf("--workers %d: want 1 to 64", opts.Workers)
-			}
-			if opts.Workers > 1 && opts.Read != "" {
-				return errors.New("--workers: a replay runs one pipeline; it applies to live capture")
-			}
-			if opts.Workers > 1 && opts.Engine == "pcap" {
-				return errors.New("--workers needs the ebpf or cbpf engine, not pcap")
-			}
-			opts.Ring = capture.DefaultRing
-			// The ring memory is shared out: each worker has its own ring.
-			opts.Ring.Blocks = opts.RingMB * (1 << 20) / opts.Ring.BlockSize / opts.Workers
-			if minMB := 4 * opts.Ring.BlockSize * opts.Workers >> 20; opts.Ring.Blocks < 4 {
-				return fmt.Errorf("--ring-size-mb %d is too small for %d workers: want at least %d", opts.RingMB, opts.Workers, minMB)
-			}
-			switch opts.Centralized {
-			case "auto", "on", "off":
-			default:
-				return fmt.Errorf("--centralized-sampling %q: want auto, on or off", opts.Centralized)
-			}
-			opts.samplingSet = cmd.Flags().Changed("sampling")
-			if opts.Plugins, err = awsmeta.ParsePlugins(plugins); err != nil {
-				return err
-			}
-			if opts.LogFormat != "text" && opts.LogFormat != "json" {
-				return fmt.Errorf("--log-format %q: want text or json", opts.LogFormat)
-			}
-			switch opts.LogLevel {
-			case "debug", "info", "warn", "error":
-			default:
-				return fmt.Errorf("--log-level %q: want debug, info, warn or error", opts.LogLevel)
 			}
 			return runF(cmd, opts)
 		},
@@ -208,10 +74,10 @@ X-Ray SDKs, overrides the service name.`,
 	f := cmd.PersistentFlags()
 	f.String("config", "", "YAML file of options (keys are the flag names); flags and XRAY_CAPTURE_* variables win over it")
 	f.StringVarP(&opts.Read, "read", "r", "", "replay this pcap or pcapng file (gzipped or not) instead of capturing live")
-	f.StringSliceVarP(&ports, "port", "p", nil, "server port(s) of the app, e.g. 8080 or 80,8080 (repeatable); required")
+	f.StringSliceVarP(&opts.portValues, "port", "p", nil, "server port(s) of the app, e.g. 8080 or 80,8080 (repeatable); required")
 	f.StringVar(&opts.ServiceName, "service-name", "", "segment name (overridden by AWS_XRAY_TRACING_NAME); required")
 	f.StringVar(&opts.DynamicNaming, "dynamic-naming", "", "name segments after the Host header when it matches this pattern (* and ?)")
-	f.StringVar(&daemon, "daemon-address", emitter.DefaultDaemonAddress, "X-Ray daemon, host:port or \"tcp:host:port udp:host:port\" (the TCP one serves sampling rules), or off (segments only to --output, --print or --summary)")
+	f.StringVar(&opts.daemon, "daemon-address", emitter.DefaultDaemonAddress, "X-Ray daemon, host:port or \"tcp:host:port udp:host:port\" (the TCP one serves sampling rules), or off (segments only to --output, --print or --summary)")
 	f.StringVarP(&opts.Output, "output", "o", "", "also write segments as JSON lines to this file (- for stdout); live, appended to and reopened on SIGHUP")
 	f.DurationVar(&opts.ResponseTimeout, "response-timeout", segmenter.DefaultResponseTimeout, "a request unanswered this long is sent as a timeout")
 	f.DurationVar(&opts.IdleTimeout, "idle-timeout", segmenter.DefaultIdleTimeout, "forget a connection silent this long (at least the response timeout)")
@@ -233,7 +99,7 @@ X-Ray SDKs, overrides the service name.`,
 	f.BoolVar(&opts.Sampling, "sampling", true, "sample as X-Ray does (false: trace every request); a replay traces every request unless this or --sampling-rules is given")
 	f.StringVar(&opts.SamplingRules, "sampling-rules", "", "local sampling rules file (X-Ray SDK format, version 1 or 2)")
 	f.StringVar(&opts.Centralized, "centralized-sampling", "auto", "use the X-Ray service's rules through the daemon: auto (live, when the daemon's TCP address answers), on, off")
-	f.StringVar(&plugins, "plugins", "", "AWS plugins that fill aws.* and origin: ec2, ecs, elasticbeanstalk (comma-separated; the last with data sets origin)")
+	f.StringVar(&opts.plugins, "plugins", "", "AWS plugins that fill aws.* and origin: ec2, ecs, elasticbeanstalk (comma-separated; the last with data sets origin)")
 	f.StringVar(&opts.EC2Endpoint, "ec2-metadata-endpoint", "http://169.254.169.254", "instance metadata service of the ec2 plugin")
 	f.StringVar(&opts.BeanstalkConf, "beanstalk-config", "/var/elasticbeanstalk/xray/environment.conf", "environment file of the elasticbeanstalk plugin")
 	f.Uint64Var(&opts.IDSeed, "id-seed", 0, "seed ids deterministically (for tests; 0 = random)")
@@ -246,24 +112,6 @@ X-Ray SDKs, overrides the service name.`,
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	return cmd
-}
-
-// parsePorts accepts "80", "80,8080" and repeated flags.
-func parsePorts(vals []string) ([]uint16, error) {
-	if len(vals) == 0 {
-		return nil, errors.New("at least one --port is required")
-	}
-	var ports []uint16
-	for _, v := range vals {
-		for _, s := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil || n < 1 || n > 65535 {
-				return nil, fmt.Errorf("--port %q: want a number from 1 to 65535", s)
-			}
-			ports = append(ports, uint16(n))
-		}
-	}
-	return ports, nil
 }
 
 func newVersionCmd(stdout io.Writer) *cobra.Command {
