@@ -151,7 +151,7 @@ func (t *Tracker) isServerPort(p uint16) bool { return t.ports[p/64]&(1<<(p%64))
 func (t *Tracker) HandleFrame(f capture.Frame) {
 	t.Stats.Packets++
 	t.Stats.Bytes += uint64(f.Length)
-	switch capture.Decode(f.LinkType, f.Data, f.Timestamp, &t.pkt) {
+	switch capture.DecodeFrame(f, &t.pkt) {
 	case capture.OK:
 		t.HandlePacket(&t.pkt)
 	case capture.NotTCP:
