@@ -35,7 +35,7 @@ func run(cmd *cobra.Command, o *Options) error {
 	}
 	logStats(cmd.Context(), o.StatsInterval, box, log)
 
-	po := o.pipeline(log, box)
+	po := o.pipelineOptions(log, box)
 	live := o.Read == ""
 	if live {
 		if err := readyLive(&po, log); err != nil {
@@ -55,8 +55,8 @@ func run(cmd *cobra.Command, o *Options) error {
 	return err
 }
 
-// pipeline is what the options ask of the pipeline.
-func (o *Options) pipeline(log *slog.Logger, box *pipeline.Box) pipeline.Options {
+// pipelineOptions is what the options ask of the pipeline.
+func (o *Options) pipelineOptions(log *slog.Logger, box *pipeline.Box) pipeline.Options {
 	return pipeline.Options{
 		Read:      o.Read,
 		Interface: o.Interface,
