@@ -1,5 +1,5 @@
 // Package awsmeta finds out where the traced app runs, as the X-Ray SDKs'
-// plugins do (xray-spec Part B §7), once at start-up.
+// plugins do (docs/segments.md, Plugins), once at start-up.
 //
 // In: the plugin names (ec2, ecs, elasticbeanstalk) and where to ask: the
 // EC2 instance metadata service (IMDSv2, IMDSv1 fallback), the ECS task

@@ -353,7 +353,7 @@ var fields = []string{
 }
 
 // fieldsNotCompared are keys an SDK sends that a passive tracer cannot or
-// should not send (xray-spec Part A, "fields sent"); they are listed in the
+// should not send (docs/segments.md, Fields sent); they are listed in the
 // document, not compared.
 var fieldsNotCompared = map[string]string{
 	"id":          "random by design on both sides",
@@ -365,7 +365,7 @@ var fieldsNotCompared = map[string]string{
 
 const maxTimeDelta = 5 * time.Millisecond
 
-// documentedChoices says why a difference is one of xray-spec Part A's
+// documentedChoices says why a difference is one of docs/segments.md's
 // choices; "" means it is not one (a bug).
 func documentedChoices(oracle, field string, r request, sdk, ours any) string {
 	switch field {

@@ -3,7 +3,7 @@
 //
 // In: *xray.Segment values from a Tracker's goroutine (Emit).
 // Out: one datagram per segment, `{"format":"json","version":1}` + "\n" +
-// the compact JSON document (xray-spec Part A, Part B §6.1); or one JSON
+// the compact JSON document (docs/segments.md, Daemon datagram); or one JSON
 // document per line.
 //
 // Ownership: Emit encodes the segment into the emitter's own buffer before

@@ -14,7 +14,7 @@ import (
 	"github.com/xray-capture/xray-capture/xray"
 )
 
-func TestParseDaemonAddress(t *testing.T) { // xray-spec TV-23
+func TestParseDaemonAddress(t *testing.T) { // docs/segments.md, Test vectors: TV-23
 	for _, tc := range []struct {
 		in       string
 		udp, tcp string
@@ -176,7 +176,7 @@ func TestUDPWithoutDaemonCountsAndGoesOn(t *testing.T) {
 	}
 }
 
-func TestCheckDatagramAsTheDaemon(t *testing.T) { // xray-spec TV-22
+func TestCheckDatagramAsTheDaemon(t *testing.T) { // docs/segments.md, Test vectors: TV-22
 	for _, tc := range []struct {
 		in string
 		ok bool

@@ -21,7 +21,7 @@ type DaemonAddress struct{ UDP, TCP string }
 
 // ParseDaemonAddress reads an address in either form of
 // AWS_XRAY_DAEMON_ADDRESS: "host:port" for both, or "tcp:host:port
-// udp:host:port" in any order (xray-spec Part B §6.2, TV-23).
+// udp:host:port" in any order (docs/segments.md, Daemon address).
 func ParseDaemonAddress(s string) (DaemonAddress, error) {
 	fields := strings.Fields(s)
 	switch len(fields) {

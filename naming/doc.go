@@ -1,5 +1,5 @@
 // Package naming chooses the X-Ray segment name for a request, with the
-// semantics of the X-Ray SDK middleware as xray-spec Part A fixes them.
+// semantics of the X-Ray SDK middleware as docs/segments.md (Name) fixes them.
 //
 // In: the request's Host header bytes. Out: the name, appended to a caller's
 // buffer. Fixed always gives the configured name; Dynamic gives the Host

@@ -14,7 +14,7 @@ var ErrEmptyName = errors.New("service name is empty after removing characters X
 
 // Clean appends name to dst without the characters X-Ray rejects, cut to
 // MaxNameRunes runes. Allowed: Unicode letters and numbers, white space and
-// _ . : / % & # = + \ - @ (xray-spec Part B §1.2).
+// _ . : / % & # = + \ - @ (docs/segments.md, Name rules).
 func Clean(dst, name []byte) []byte {
 	n := 0
 	for i := 0; i < len(name) && n < MaxNameRunes; {

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Pairs from the SDKs' own pattern tests and xray-spec TV-07.
+// Pairs from the SDKs' own pattern tests and TV-07 (docs/segments.md, Test vectors).
 func TestWildcardMatch(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	var long strings.Builder

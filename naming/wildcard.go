@@ -8,7 +8,7 @@ import (
 // WildcardMatch reports whether text matches pattern case-insensitively,
 // where `*` matches any run (also empty) and `?` exactly one character, and
 // the whole text must match. It is the SDKs' greedy algorithm with one
-// back-tracking point (xray-spec Part B §3.2). `?` matches one byte for
+// back-tracking point (docs/segments.md, Wildcard pattern). `?` matches one byte for
 // ASCII text; text with other characters is compared rune by rune, as the
 // Python SDK does, so that `?` matches "é".
 func WildcardMatch(pattern, text []byte) bool {

@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-// Timers of the SDKs (xray-spec Part B §5.3).
+// Timers of the SDKs (docs/segments.md, Centralized sampling).
 const (
 	RulesInterval   = 5 * time.Minute
 	TargetsInterval = 10 * time.Second

@@ -14,7 +14,7 @@ import (
 )
 
 // fakeXRay answers GetSamplingRules and SamplingTargets with the shapes of
-// the real API (xray-spec Part B §5.3) and records what it was sent.
+// the real API (docs/segments.md, Centralized sampling) and records what it was sent.
 type fakeXRay struct {
 	mu      sync.Mutex
 	rules   string

@@ -1,5 +1,5 @@
 // Package sampling decides which requests become segments, with the X-Ray
-// SDKs' rules (xray-spec Part B §5).
+// SDKs' rules (docs/segments.md, Sampling).
 //
 // In: one Request per HTTP request (Host with its port, method, path
 // without the query, the segment's name and origin) and its start time,

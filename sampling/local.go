@@ -107,8 +107,8 @@ type ruleDoc struct {
 	Rate        *float64        `json:"rate"`
 }
 
-// ParseLocal validates a rules document as the Go SDK does (xray-spec Part
-// B §5.2); an error names the rule at fault. Unknown keys are refused, so
+// ParseLocal validates a rules document as the Go SDK does (docs/segments.md,
+// Local sampling rules); an error names the rule at fault. Unknown keys are refused, so
 // that a misspelt key is not silently ignored.
 func ParseLocal(data []byte, seed uint64) (*Local, error) {
 	var doc struct {

@@ -106,7 +106,7 @@ func TestMissedSynAck(t *testing.T) {
 	c.cseq++
 	c.sseq++
 	c.packet(false, "", capture.FlagSYN|capture.FlagACK) // lost by the capture
-	c.send(true, req("/1"), 0)                          // its ACK names the server's first byte
+	c.send(true, req("/1"), 0)                           // its ACK names the server's first byte
 	c.send(false, resp(200, ""), 0)
 	check(t, sink, "/1 200")
 

@@ -3,7 +3,7 @@
 // In: capture.Packet values, in capture order, from one goroutine.
 // Out: *xray.Segment values handed to a Sink, one per HTTP exchange whose
 // request and response were paired with certainty, and one per request that
-// got no answer (xray-spec Part A: fault plus capture_outcome).
+// got no answer (docs/segments.md, Unanswered requests).
 //
 // Inside, a Tracker keeps a bounded table of connections. Each connection
 // has a reassembly.Stream and an httpparse.Parser per direction and a FIFO

@@ -54,7 +54,7 @@ const (
 	DefaultParseBufferBytes = 64 << 20
 )
 
-// Field bounds of xray-spec Part A.
+// Field bounds (docs/segments.md, Size limits).
 const (
 	maxURLBytes       = 2048
 	maxUserAgentBytes = 2048

@@ -7,7 +7,7 @@ import (
 	"unsafe"
 )
 
-// Segment is one X-Ray segment document, the fields of xray-spec Part A.
+// Segment is one X-Ray segment document, the fields of docs/segments.md (Fields sent).
 // Byte slices point into the Tracker's buffers (see the package doc).
 type Segment struct {
 	Name     []byte
@@ -131,7 +131,7 @@ func (s *Segment) AppendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// appendTime writes epoch seconds with microsecond precision (Part A).
+// appendTime writes epoch seconds with microsecond precision (docs/segments.md, Times).
 func appendTime(dst []byte, t time.Time) []byte {
 	us := t.UnixMicro()
 	dst = strconv.AppendInt(dst, us/1e6, 10)

@@ -9,8 +9,8 @@ type TraceHeader struct {
 	Sampled      int8 // 1, 0, or -1 when absent or anything else ("?" included)
 }
 
-// ParseTraceHeader parses the header as the Go SDK does (xray-spec Part A,
-// §4.2): parts split on ';' and trimmed, parts without '=' skipped, the value
+// ParseTraceHeader parses the header as the Go SDK does (docs/segments.md,
+// Trace header): parts split on ';' and trimmed, parts without '=' skipped, the value
 // is everything after the first '=', keys are case-sensitive, the last
 // duplicate wins. Root and Parent are kept only when well-formed, so that a
 // malformed Root starts a new trace instead of producing a segment X-Ray

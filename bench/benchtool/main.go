@@ -48,7 +48,7 @@ func main() {
 
 // tx is what the access log, xray-capture and tshark can all say about one
 // transaction. The URI is without its query: a segment's URL has none
-// (Part A).
+// (docs/segments.md, URL).
 type tx struct {
 	method, uri, client string
 	status              int
@@ -134,7 +134,7 @@ func diff(want, got []tx) (missing, extra []tx) {
 
 // readAccessLog reads lines of "method<TAB>uri<TAB>status<TAB>xff<TAB>addr".
 // The expected client is the first address of X-Forwarded-For when the
-// request had one (Part A), else the peer.
+// request had one (docs/segments.md, Client IP), else the peer.
 func readAccessLog(path string) ([]tx, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 )
 
 // FakeDaemon is a UDP listener on loopback that accepts datagrams exactly as
-// the X-Ray daemon does (xray-spec Part B §6.1): split at the first "\n", the
+// the X-Ray daemon does (docs/segments.md, Daemon datagram): split at the first "\n", the
 // header must be JSON with format "json" (any case) and the number version
 // 1, and a body must follow. It goes further than the daemon in one way:
 // the body must be one JSON object, since X-Ray rejects anything else later.
