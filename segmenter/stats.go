@@ -138,7 +138,7 @@ var table = []row{
 	{"Retransmitted", "retransmitted_segments", "reassembly_segments_total{kind=retransmitted}", helpReassembly, counter},
 	{"ReassemblyOverflows", "reassembly_overflows", "evictions_total{bound=reassembly_buffer}", helpEvictions, drop},
 	{"GapBytes", "gap_bytes", "reassembly_gap_bytes_total", "Stream bytes declared lost (capture loss or bounds).", drop},
-	{"AckGaps", "ack_gaps", "reassembly_ack_gaps_total", "Holes in a stream declared lost because the peer acknowledged past them.", counter},
+	{"AckGaps", "ack_gaps", "reassembly_holes_lost_total", "Holes in a stream declared lost after waiting their time or packets for the bytes.", counter},
 	{"RequestParseErrors", "request_parse_error_", "parse_errors_total{direction=request}", helpParseErrors, drop},
 	{"ResponseParseErrors", "response_parse_error_", "parse_errors_total{direction=response}", helpParseErrors, drop},
 	{"OpenConnections", "open_connections", "connections_open", "TCP connections tracked now.", gauge},
