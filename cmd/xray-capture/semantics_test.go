@@ -7,7 +7,7 @@ import (
 )
 
 // These tests read the segments of the golden captures back and check them
-// against xray-spec Part A field by field, so that a golden cannot quietly
+// against docs/segments.md field by field, so that a golden cannot quietly
 // record a wrong value.
 
 func replayDocs(t *testing.T, capture string, args []string, env map[string]string) []segmentDoc {

@@ -10,10 +10,10 @@ import (
 	"github.com/xray-capture/xray-capture/sampling"
 )
 
-// newSampler builds the sampler the options ask for (xray-spec Part A): in a
-// replay every request unless sampling is asked for; live, the default rule
-// or the rules file, under centralized sampling when the daemon's TCP proxy
-// answers (or when it is forced on).
+// newSampler builds the sampler the options ask for (docs/segments.md,
+// Sampling): in a replay every request unless sampling is asked for; live,
+// the default rule or the rules file, under centralized sampling when the
+// daemon's TCP proxy answers (or when it is forced on).
 func newSampler(ctx context.Context, o Options, live bool, log *slog.Logger) (sampling.Sampler, error) {
 	if !o.Sampling || (!live && !o.SamplingSet && o.SamplingRules == "") {
 		return sampling.All{}, nil
