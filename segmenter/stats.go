@@ -65,7 +65,7 @@ type Stats struct {
 	ResponseParseErrors [httpparse.NumReasons]uint64
 
 	// Reassembly, copied from the Budget by Tracker.SyncStats.
-	OutOfOrder, Retransmitted, ReassemblyOverflows, GapBytes, AckGaps uint64
+	OutOfOrder, Retransmitted, ReassemblyOverflows, GapBytes, HolesLost uint64
 }
 
 // Add adds every counter (and the OpenConnections gauge) of o to s: the
@@ -138,7 +138,7 @@ var table = []row{
 	{"Retransmitted", "retransmitted_segments", "reassembly_segments_total{kind=retransmitted}", helpReassembly, counter},
 	{"ReassemblyOverflows", "reassembly_overflows", "evictions_total{bound=reassembly_buffer}", helpEvictions, drop},
 	{"GapBytes", "gap_bytes", "reassembly_gap_bytes_total", "Stream bytes declared lost (capture loss or bounds).", drop},
-	{"AckGaps", "ack_gaps", "reassembly_holes_lost_total", "Holes in a stream declared lost after waiting their time or packets for the bytes.", counter},
+	{"HolesLost", "holes_lost", "reassembly_holes_lost_total", "Holes in a stream declared lost after waiting their time or packets for the bytes.", counter},
 	{"RequestParseErrors", "request_parse_error_", "parse_errors_total{direction=request}", helpParseErrors, drop},
 	{"ResponseParseErrors", "response_parse_error_", "parse_errors_total{direction=response}", helpParseErrors, drop},
 	{"OpenConnections", "open_connections", "connections_open", "TCP connections tracked now.", gauge},

@@ -361,6 +361,6 @@ func (t *Tracker) Close(now time.Time) {
 func (t *Tracker) SyncStats() {
 	b := t.cfg.Budget
 	t.Stats.OutOfOrder, t.Stats.Retransmitted, t.Stats.ReassemblyOverflows = b.OutOfOrder, b.Retransmitted, b.Overflows
-	t.Stats.GapBytes, t.Stats.AckGaps = b.GapBytes, b.AgedHoles+b.PacketHoles
+	t.Stats.GapBytes, t.Stats.HolesLost = b.GapBytes, b.AgedHoles+b.PacketHoles
 	t.Stats.OpenConnections = uint64(len(t.conns))
 }

@@ -9,6 +9,6 @@ run() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$3" "./$1"; }
 run httpparse FuzzFeed 400000x
 run capture FuzzDecode 250000x
 run reassembly FuzzStream 60000x
-run segmenter FuzzPairing 20000x
+run segmenter FuzzPairing 8000x
 run xray FuzzTraceHeader 300000x
 run naming FuzzWildcardMatch 300000x
