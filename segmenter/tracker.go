@@ -2,6 +2,7 @@ package segmenter
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/xray-capture/xray-capture/capture"
@@ -41,6 +42,40 @@ type Config struct {
 	// Sampler decides per request, unless X-Amzn-Trace-Id says Sampled=1
 	// or Sampled=0. Nil samples everything.
 	Sampler sampling.Sampler
+	// Pairing says whether a connection that lost step may resume at an
+	// ACK anchor (docs/pairing.md).
+	Pairing PairingMode
+}
+
+// PairingMode chooses what a connection does after a loss that destroyed
+// its framing.
+type PairingMode uint8
+
+const (
+	// PairingResync resumes at a proven, confirmed ACK anchor; such
+	// segments carry annotation pairing: ack-resync.
+	PairingResync PairingMode = iota
+	// PairingStrict sends only certain pairs: a connection that lost step
+	// stays out of step until it closes.
+	PairingStrict
+)
+
+// ParsePairingMode reads "resync" or "strict".
+func ParsePairingMode(s string) (PairingMode, error) {
+	switch s {
+	case "resync":
+		return PairingResync, nil
+	case "strict":
+		return PairingStrict, nil
+	}
+	return 0, fmt.Errorf("pairing %q: want resync or strict", s)
+}
+
+func (m PairingMode) String() string {
+	if m == PairingStrict {
+		return "strict"
+	}
+	return "resync"
 }
 
 // Defaults for Config's zero values.
