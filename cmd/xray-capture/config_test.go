@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/xray-capture/xray-capture/segmenter"
 )
 
 // parse runs the root command up to the point where it would start, and
@@ -100,7 +103,7 @@ func TestConfigPrint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"port: [80, 8080]\n", "service-name: shop\n", "max-pending: 5\n", "engine: cbpf\n", "sampling: true\n"} {
+	for _, want := range []string{"port: [80, 8080]\n", "service-name: shop\n", "max-pending: 5\n", "engine: cbpf\n", "sampling: true\n", "pairing: resync\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("config print lacks %q:\n%s", want, out)
 		}
@@ -109,5 +112,60 @@ func TestConfigPrint(t *testing.T) {
 	o, err := parse(t, nil, "--config", writeConfig(t, out))
 	if err != nil || o.MaxPending != 5 || o.Engine != "cbpf" || o.ServiceName != "shop" {
 		t.Errorf("round trip: %+v, %v", o, err)
+	}
+}
+
+// TestPairingOption: --pairing, XRAY_CAPTURE_PAIRING and the config key
+// pairing, in their order of precedence, reach Options.Pairing; a bad
+// value is an error that names its source.
+func TestPairingOption(t *testing.T) {
+	strict := writeConfig(t, "port: 80\nservice-name: s\npairing: strict\n")
+	bad := writeConfig(t, "port: 80\nservice-name: s\npairing: guess\n")
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		want    segmenter.PairingMode
+		wantErr string
+	}{
+		{"default", nil, nil, segmenter.PairingResync, ""},
+		{"flag", nil, []string{"--pairing", "strict"}, segmenter.PairingStrict, ""},
+		{"env", map[string]string{"XRAY_CAPTURE_PAIRING": "strict"}, nil, segmenter.PairingStrict, ""},
+		{"file", nil, []string{"--config", strict}, segmenter.PairingStrict, ""},
+		{"env over file", map[string]string{"XRAY_CAPTURE_PAIRING": "resync"}, []string{"--config", strict}, segmenter.PairingResync, ""},
+		{"flag over env", map[string]string{"XRAY_CAPTURE_PAIRING": "strict"}, []string{"--pairing", "resync"}, segmenter.PairingResync, ""},
+		{"bad flag", nil, []string{"--pairing", "loose"}, 0, `--pairing "loose": want resync or strict`},
+		{"bad env", map[string]string{"XRAY_CAPTURE_PAIRING": "Strict"}, nil, 0, `--pairing "Strict": want resync or strict`},
+		{"bad file", nil, []string{"--config", bad}, 0, `--pairing "guess": want resync or strict`},
+	} {
+		args := tc.args
+		if !slices.Contains(args, "--config") {
+			args = append([]string{"--port", "80", "--service-name", "s"}, args...)
+		}
+		o, err := parse(t, tc.env, args...)
+		if tc.wantErr != "" {
+			if err == nil || err.Error() != tc.wantErr {
+				t.Errorf("%s: error %v, want %q", tc.name, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if o.Pairing != tc.want {
+			t.Errorf("%s: pairing %v, want %v", tc.name, o.Pairing, tc.want)
+		}
+	}
+}
+
+// TestPairingCompletion: the shell completes --pairing with its values.
+func TestPairingCompletion(t *testing.T) {
+	out, _, err := runCLI(t, nil, cobra.ShellCompRequestCmd, "--pairing", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out, "resync\nstrict\n:4\n") {
+		t.Errorf("completion of --pairing:\n%s", out)
 	}
 }

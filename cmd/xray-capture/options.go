@@ -12,6 +12,7 @@ import (
 	"github.com/xray-capture/xray-capture/capture"
 	"github.com/xray-capture/xray-capture/emitter"
 	"github.com/xray-capture/xray-capture/naming"
+	"github.com/xray-capture/xray-capture/segmenter"
 )
 
 // connectionBytes is what one tracked connection costs, about: its state,
@@ -33,6 +34,7 @@ type Options struct {
 	ReassemblyMB    int
 	HeaderBufferMB  int
 	MaxMemoryMB     int
+	Pairing         segmenter.PairingMode
 
 	// Live capture.
 	Interface string
@@ -66,10 +68,10 @@ type Options struct {
 
 	Stdout, Stderr io.Writer
 
-	// As given, before validate parses them into Ports, DaemonAddress and
-	// Plugins.
-	portValues      []string
-	daemon, plugins string
+	// As given, before validate parses them into Ports, DaemonAddress,
+	// Plugins and Pairing.
+	portValues               []string
+	daemon, plugins, pairing string
 	// --max-connections given: the memory ceiling does not cap it.
 	maxConnectionsSet bool
 }
@@ -123,6 +125,9 @@ func (o *Options) validate() error {
 	}
 	if o.MaxConnections <= 0 || o.MaxPending <= 0 || o.ReassemblyMB < 0 || o.HeaderBufferMB < 0 {
 		bad(errors.New("--max-connections, --max-pending, --max-reassembly-mb and --max-header-buffer-mb must be positive"))
+	}
+	if o.Pairing, err = segmenter.ParsePairingMode(o.pairing); err != nil {
+		bad(fmt.Errorf("--pairing %q: want resync or strict", o.pairing))
 	}
 	switch o.Engine {
 	case "auto", "ebpf", "cbpf", "pcap":

@@ -82,6 +82,7 @@ X-Ray SDKs, overrides the service name.`,
 	f.DurationVar(&opts.ResponseTimeout, "response-timeout", segmenter.DefaultResponseTimeout, "a request unanswered this long is sent as a timeout")
 	f.DurationVar(&opts.IdleTimeout, "idle-timeout", segmenter.DefaultIdleTimeout, "forget a connection silent this long (at least the response timeout)")
 	f.IntVar(&opts.MaxConnections, "max-connections", segmenter.DefaultMaxConnections, "connections tracked at once (capped by a quarter of --max-memory-mb at about 2 KiB each: 32,768 at the default)")
+	f.StringVar(&opts.pairing, "pairing", segmenter.PairingResync.String(), "after a capture loss that destroyed a connection's framing: resync resumes pairing at a proven, confirmed ACK anchor and labels those segments pairing: ack-resync; strict sends only certain pairs")
 	f.IntVar(&opts.MaxPending, "max-pending", segmenter.DefaultMaxPending, "requests awaiting a response on one connection")
 	f.IntVar(&opts.MaxMemoryMB, "max-memory-mb", 256, "memory ceiling in MiB: a quarter each for reassembly, split header blocks and connections (each about 2 KiB); the ring and the Go heap's soft limit share it")
 	f.IntVar(&opts.ReassemblyMB, "max-reassembly-mb", 0, "MiB held for out-of-order TCP segments, all connections together (default: a quarter of --max-memory-mb)")
@@ -108,6 +109,8 @@ X-Ray SDKs, overrides the service name.`,
 	_ = f.MarkHidden("sampling-seed")
 	_ = f.MarkHidden("ec2-metadata-endpoint")
 	_ = f.MarkHidden("beanstalk-config")
+	_ = cmd.RegisterFlagCompletionFunc("pairing", cobra.FixedCompletions(
+		[]string{segmenter.PairingResync.String(), segmenter.PairingStrict.String()}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.AddCommand(newVersionCmd(stdout), newConfigCmd(stdout, env))
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)

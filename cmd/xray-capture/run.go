@@ -73,6 +73,7 @@ func (o *Options) pipelineOptions(log *slog.Logger, box *pipeline.Box) pipeline.
 		MaxPending:      o.MaxPending,
 		ReassemblyMB:    o.ReassemblyMB,
 		HeaderBufferMB:  o.HeaderBufferMB,
+		Pairing:         o.Pairing,
 		SDKVersion:      version,
 		IDSeed:          o.IDSeed,
 

@@ -18,9 +18,9 @@ func TestBadOptionsAllReported(t *testing.T) {
 	}{
 		{
 			name: "flags",
-			args: []string{"--port", "0", "--engine", "magic", "--workers", "0", "--log-level", "loud"},
+			args: []string{"--port", "0", "--engine", "magic", "--workers", "0", "--log-level", "loud", "--pairing", "guess"},
 			want: []string{`--port "0": want a number from 1 to 65535`, "a service name is required",
-				`--engine "magic": want auto, ebpf, cbpf or pcap`, "--workers 0: want 1 to 64", `--log-level "loud"`},
+				`--pairing "guess": want resync or strict`, `--engine "magic": want auto, ebpf, cbpf or pcap`, "--workers 0: want 1 to 64", `--log-level "loud"`},
 		},
 		{
 			name: "the ring is not judged per worker when either is bad",

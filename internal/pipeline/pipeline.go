@@ -42,6 +42,9 @@ type Options struct {
 	HeaderBufferMB  int
 	SDKVersion      string // the segments' aws.xray.sdk_version
 	IDSeed          uint64 // seeds the ids (tests); 0: random
+	// Pairing is what a connection does after a loss that destroyed its
+	// framing: resume at an ACK anchor, or only certain pairs.
+	Pairing segmenter.PairingMode
 
 	// The sampler.
 	Sampling      bool   // false: every request
@@ -185,6 +188,7 @@ func newTracker(o Options, sink segmenter.Sink, sampler sampling.Sampler, md aws
 		MaxConnections:  max(1, o.MaxConnections/n),
 		MaxPending:      o.MaxPending,
 		Sampler:         sampler,
+		Pairing:         o.Pairing,
 		Budget: &reassembly.Budget{MaxBytes: o.ReassemblyMB << 20 / n, MaxBytesPerStream: 1 << 20,
 			MaxSegments: 1024},
 		ParseLimits: httpparse.Limits{Budget: &httpparse.Budget{MaxBytes: o.HeaderBufferMB << 20 / n}},
