@@ -20,8 +20,10 @@ func TestResponseThatFailsToParse(t *testing.T) {
 	c.send(false, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx", 0) // framing unknowable
 	c.send(true, req("/2"), 0)
 	c.send(false, resp(200, "y"), 0)
+	// /1 cannot be paired; the 200's start line follows the unframed body
+	// without a line break, so the parser never finds it.
 	check(t, sink)
-	if tr.Stats.UnpairedRequests != 1 || c.t.conns[connKeyOf(c)].outOfStep != lossResponseInvalid {
+	if c.t.conns[connKeyOf(c)].outOfStep != lossResponseInvalid || tr.Stats.Responses != 1 {
 		t.Errorf("stats %+v", tr.Stats)
 	}
 }

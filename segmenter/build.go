@@ -74,6 +74,7 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 		s.Fault = true
 	}
 	s.Outcome = outcome
+	s.Resync = r.resync
 	s.CaptureGap = r.gap || resp != nil && resp.Gap
 	if s.CaptureGap {
 		t.Stats.GapSegments++

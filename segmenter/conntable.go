@@ -40,6 +40,22 @@ type conn struct {
 	clientISN      uint32 // the client SYN's sequence number (with sawClientSYN)
 	sawClientSYN   bool
 	older, newer   *conn // the LRU list, most recently seen first
+
+	// What the ACK anchor (pairing.go) needs to know.
+	lossSerial     uint32 // step losses on the client's side so far
+	lostClientSide bool   // a step loss since the last anchor was on the client's side
+	lastReqAck     uint32 // the ACK of the last request's first packet (with hasLastReqAck)
+	hasLastReqAck  bool
+	upGapSinceReq  bool   // client bytes were lost since the last request
+	reqStartAck    uint32 // the ACK of the packet where the current request began
+	respStartSeq   uint32 // sequence number of the current response's first byte
+	respEndSeq     uint32 // ... and of the byte after what was parsed of it
+	respPrevEnd    uint32 // where the server segment before the current response ended
+	respPrevAck    uint32 // ... and its ACK
+	lastDownEnd    uint32 // where the last server segment delivered ended
+	lastDownAck    uint32 // ... and its ACK
+	confirm        anchorState
+	held           []heldExchange // exchanges paired since the anchor, awaiting confirmation
 }
 
 // connFor returns the connection p belongs to, creating it when p can open
@@ -77,6 +93,7 @@ func (t *Tracker) connFor(key connKey, p *capture.Packet, toServer bool) *conn {
 // as unpaired.
 func (t *Tracker) retire(c *conn) {
 	t.flushStreams(c)
+	t.settleAnchor(c, false)
 	t.dropQueue(c)
 	t.release(c)
 }
@@ -91,10 +108,10 @@ func (t *Tracker) newConn(key connKey, p *capture.Packet, toServer, syn bool) *c
 			resp: httpparse.New(httpparse.Response, t.cfg.ParseLimits),
 		}
 	}
-	queue := c.queue
+	queue, held := c.queue, c.held[:0]
 	req, resp := c.req, c.resp
 	up, down := c.up, c.down
-	*c = conn{key: key, req: req, resp: resp, queue: queue, up: up, down: down}
+	*c = conn{key: key, req: req, resp: resp, queue: queue, up: up, down: down, held: held}
 	c.queue.reset()
 	c.up.Init(t.cfg.Budget)
 	c.down.Init(t.cfg.Budget)
@@ -114,6 +131,9 @@ func (t *Tracker) newConn(key connKey, p *capture.Packet, toServer, syn bool) *c
 		// message; the parsers look for a start line.
 		c.midstream = true
 		t.Stats.Midstream++
+		// Requests sent before the capture may still be waiting, pipelined
+		// ahead of the first one seen: pairing starts at an ACK anchor.
+		t.markOutOfStep(c, lossMidstream)
 		c.req.ResetResync()
 		c.resp.ResetResync()
 	}
@@ -178,9 +198,13 @@ func (t *Tracker) sweep() {
 			continue
 		}
 		t.timeoutRequests(c)
+		if c.confirm.active && t.now.Sub(c.confirm.since) >= t.cfg.ResponseTimeout {
+			t.settleAnchor(c, false) // no confirmation came in time
+		}
 		if c.lastSeen.Before(idleBefore) {
 			t.Stats.IdleClosed++
 			t.flushStreams(c)
+			t.settleAnchor(c, false)
 			t.timeoutRequests(c)
 			t.dropQueue(c) // none left: idle is longer than the response timeout
 			t.release(c)

@@ -34,6 +34,7 @@ func (t *Tracker) feedUp(c *conn, ch reassembly.Chunk) {
 		return
 	}
 	if ch.Gap > 0 {
+		c.upGapSinceReq = true
 		inMessage := c.req.InMessage()
 		if inStep, _ := c.req.Gap(ch.Gap); !inStep {
 			t.markOutOfStep(c, lossRequestGap)
@@ -44,11 +45,16 @@ func (t *Tracker) feedUp(c *conn, ch reassembly.Chunk) {
 	base := c.req.Offset()
 	b := ch.Data
 	for len(b) > 0 {
+		if !c.req.InMessage() {
+			// A request that starts here: its first packet's ACK is what
+			// the client had received when it sent it.
+			c.reqStartAck = ch.Ack
+		}
 		n, ev := c.req.Feed(b, ch.TS)
 		b = b[n:]
 		if ev&httpparse.Headers != 0 {
 			m := c.req.Message()
-			t.onRequest(c, m, ch.Seq+uint32(m.StartOffset-base))
+			t.onRequest(c, m, ch.Seq+uint32(m.StartOffset-base), ch.Seq+uint32(c.req.Offset()-base))
 		}
 		if ev&httpparse.Invalid != 0 {
 			t.Stats.RequestParseErrors[c.req.InvalidReason()]++
@@ -80,19 +86,22 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 		switch inStep, done := c.resp.Gap(ch.Gap); {
 		case !inStep:
 			// Whole responses may have been lost: no queued request can be
-			// paired any more.
+			// paired by position any more.
 			t.markOutOfStep(c, lossResponseGap)
-			t.dropQueue(c)
+			t.unsettleQueue(c)
 		case done:
 			// The lost bytes were the end of the body: the response ended
 			// with the last packet seen of it.
 			t.onResponseEvent(c, httpparse.Done, c.respLastTS)
 		}
 	}
+	base := c.resp.Offset()
+	prevEnd, prevAck := c.lastDownEnd, c.lastDownAck
 	b := ch.Data
 	for len(b) > 0 {
 		if !c.resp.InMessage() {
 			c.respAck = ch.Ack
+			c.respPrevEnd, c.respPrevAck = prevEnd, prevAck
 			if c.queue.len() > 0 {
 				c.resp.ExpectResponseTo(c.queue.front().expect)
 			} else {
@@ -102,12 +111,22 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 		n, ev := c.resp.Feed(b, ch.TS)
 		b = b[n:]
 		c.respLastTS = ch.TS
+		c.respEndSeq = ch.Seq + uint32(c.resp.Offset()-base)
+		if ev&httpparse.Headers != 0 {
+			c.respStartSeq = ch.Seq + uint32(c.resp.Message().StartOffset-base)
+		}
 		t.onResponseEvent(c, ev, ch.TS)
 		if ev == 0 || c.upgraded {
 			break
 		}
 	}
+	c.lastDownEnd, c.lastDownAck = ch.Seq+uint32(len(ch.Data)), ch.Ack
 	if ch.FIN {
+		if c.confirm.active {
+			// The server closing exactly where the anchored response ended
+			// confirms the anchor; anywhere else refutes it.
+			t.settleAnchor(c, c.confirm.respEndKnown && c.lastDownEnd == c.confirm.respEnd)
+		}
 		ev := c.resp.Close()
 		if ev&httpparse.Done != 0 {
 			t.onResponseEvent(c, ev, ch.TS)

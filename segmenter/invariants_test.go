@@ -57,9 +57,13 @@ func checkConn(tr *Tracker, c *conn) error {
 		if r.sampled && r.deferSample {
 			return fmt.Errorf("request %d both sampled and waiting for sampling", i)
 		}
-		if r.deferSample && !r.uncertain {
-			return fmt.Errorf("certain request %d waiting for sampling", i)
-		}
+
+	}
+	if c.confirm.active && c.outOfStep != 0 {
+		return fmt.Errorf("an anchor awaits confirmation on a connection out of step")
+	}
+	if len(c.held) > 0 && !c.confirm.active || len(c.held) > maxHeld {
+		return fmt.Errorf("%d exchanges held (anchor active %v)", len(c.held), c.confirm.active)
 	}
 	if c.answer == answerPaired {
 		if q.len() == 0 {

@@ -41,6 +41,16 @@ type pendingReq struct {
 	uncertain bool
 	// deferSample: fields copied, the rules not asked yet (uncertain).
 	deferSample bool
+	// For the ACK anchor: the ACK of its first packet, where its header
+	// block ends, the ACK of the request before it, and the connection's
+	// step losses when it came.
+	ack, headerEnd, prevAck uint32
+	hasPrevAck              bool
+	lossSerial              uint32
+	resync                  bool // paired at an ACK anchor: annotated
+	// noOrphan: a response came while it was uncertain, so it can no
+	// longer be called unanswered.
+	noOrphan bool
 }
 
 type span struct{ off, n int32 }
@@ -156,13 +166,30 @@ const (
 	lossPendingOverflow                       // a request over the pending bound was not queued
 	lossHeaderEvicted                         // a partial header block was dropped for the buffer budget
 	lossMissedHandshake                       // the client's SYN seen, the server's SYN-ACK not
-	lossUnseenClientBytes                     // a response came while the server had client bytes we lack
+	lossUnconfirmedAnchor                     // an ACK anchor was refuted
+	lossMidstream                             // picked up mid-stream: requests before the first seen may be pending
 )
+
+// clientSide reports whether the loss may have cost the request stream its
+// place (so an anchor needs the stronger proof).
+func (l stepLoss) clientSide() bool {
+	switch l {
+	case lossRequestGap, lossRequestInvalid, lossPendingOverflow, lossHeaderEvicted, lossUnconfirmedAnchor, lossMidstream:
+		return true
+	}
+	return false
+}
 
 // markOutOfStep stops certain pairing of new requests on c.
 func (t *Tracker) markOutOfStep(c *conn, why stepLoss) {
+	t.settleAnchor(c, false) // a loss before confirmation refutes nothing but proves nothing either
 	if c.outOfStep == 0 {
 		c.outOfStep = why
+	}
+	if why.clientSide() {
+		// Requests queued before it are no longer in step with those after.
+		c.lossSerial++
+		c.lostClientSide = true
 	}
 }
 
@@ -170,8 +197,23 @@ func after(a, b uint32) bool { return int32(a-b) > 0 }
 
 // onRequest queues a parsed request, copying what its segment needs if it
 // is sampled.
-func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq uint32) {
+func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq, headerEnd uint32) {
 	t.Stats.Requests++
+	// The request before it counts only if no client byte was lost between
+	// them: a lost request may have been pipelined with this one's ACK.
+	ack, prevAck, hasPrevAck := c.reqStartAck, c.lastReqAck, c.hasLastReqAck && !c.upGapSinceReq
+	c.lastReqAck, c.hasLastReqAck, c.upGapSinceReq = ack, true, false
+	if c.confirm.active && after(ack, c.confirm.reqAck) {
+		// The first request whose ACK advanced since the anchor must
+		// acknowledge exactly the end of the anchored response.
+		t.settleAnchor(c, c.confirm.respEndKnown && ack == c.confirm.respEnd)
+	}
+	if c.queue.len() == t.cfg.MaxPending && c.queue.front().uncertain {
+		// Uncertain requests wait only as anchor candidates: the oldest
+		// makes room.
+		t.Stats.UnpairedRequests++
+		t.popUnsent(c)
+	}
 	if c.queue.len() == t.cfg.MaxPending {
 		// Dropping one would shift every later pairing; stop pairing here.
 		t.Stats.PendingOverflow++
@@ -185,6 +227,8 @@ func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq uint32) {
 	}
 	r := c.queue.pushBack()
 	r.start, r.seq, r.uncertain = m.Start, seq, c.outOfStep != 0
+	r.ack, r.headerEnd, r.prevAck, r.hasPrevAck = ack, headerEnd, prevAck, hasPrevAck
+	r.lossSerial = c.lossSerial
 	r.expect = httpparse.Expect{
 		Head:    string(m.Method) == "HEAD",
 		Connect: string(m.Method) == "CONNECT",
@@ -257,7 +301,7 @@ func (t *Tracker) onResponseEvent(c *conn, ev httpparse.Event, ts time.Time) {
 		t.Stats.ResponseParseErrors[c.resp.InvalidReason()]++
 		c.answer = answerNone
 		t.markOutOfStep(c, lossResponseInvalid)
-		t.dropQueue(c)
+		t.unsettleQueue(c)
 		if c.resp.InvalidReason() == httpparse.ReasonBudget {
 			t.evictHeaderHolders(c)
 		}
@@ -283,11 +327,141 @@ func (t *Tracker) onResponseHeaders(c *conn, ev httpparse.Event) {
 		t.Stats.ResponseBeforeRequest++
 		c.answer = answerDiscarded
 	case answersUncertain:
-		// None of the queued requests can be paired, nor called unanswered
-		// any more.
+		if t.anchor(c) {
+			c.answer = answerPaired
+			return
+		}
+		// None of the queued requests can be paired by position, nor
+		// called unanswered any more; they wait as anchor candidates.
 		t.Stats.UnpairedResponses++
-		t.dropQueue(c)
 		c.answer = answerDiscarded
+		if t.cfg.Pairing == PairingStrict {
+			t.dropQueue(c)
+			return
+		}
+		for i := range c.queue.len() {
+			c.queue.at(i).noOrphan = true
+		}
+	}
+}
+
+// anchorState is an ACK anchor awaiting confirmation.
+type anchorState struct {
+	active       bool
+	since        time.Time
+	reqAck       uint32 // the anchored request's ACK
+	respEnd      uint32 // where the anchored response ended (with respEndKnown)
+	respEndKnown bool
+}
+
+// heldExchange is an exchange paired since the anchor, kept until the
+// anchor is confirmed.
+type heldExchange struct {
+	req     pendingReq
+	resp    httpparse.Message // numbers only: its slices are not read
+	end     time.Time
+	outcome string
+}
+
+// maxHeld bounds the exchanges awaiting an anchor's confirmation.
+const maxHeld = 16
+
+// anchor looks, among the uncertain requests, for the one the response
+// just parsed provably answers (docs/pairing.md, Resuming at an ACK
+// anchor). When it finds it, the requests before it are dropped, it and
+// those after it become certain, and pairing goes on, held until the
+// anchor is confirmed.
+func (t *Tracker) anchor(c *conn) bool {
+	if t.cfg.Pairing != PairingResync || c.confirm.active {
+		return false
+	}
+	s := c.respStartSeq
+	for i := range c.queue.len() {
+		r := c.queue.at(i)
+		switch {
+		case !r.uncertain || r.lossSerial != c.lossSerial:
+			continue
+		case r.ack != s: // the request's first packet acknowledges exactly the response's first byte
+			continue
+		case !r.hasPrevAck || !after(r.ack, r.prevAck): // the client read something since its previous request
+			continue
+		case after(r.headerEnd, c.respAck): // the response acknowledges the whole request header
+			continue
+		case c.lostClientSide && (c.respPrevEnd != s || after(c.respPrevAck, r.seq)):
+			// The request stream lost its place: the server's previous
+			// segment must end exactly there, sent before this request came.
+			continue
+		}
+		for range i {
+			t.Stats.UnpairedRequests++
+			t.popUnsent(c)
+		}
+		for j := range c.queue.len() {
+			c.queue.at(j).uncertain = false
+		}
+		t.Stats.ResyncAnchors++
+		c.outOfStep, c.lostClientSide = 0, false
+		c.confirm = anchorState{active: true, since: t.now, reqAck: r.ack}
+		return true
+	}
+	return false
+}
+
+// settleAnchor releases the held exchanges when the anchor is confirmed,
+// or drops them (counted) and puts the connection out of step again.
+func (t *Tracker) settleAnchor(c *conn, confirmed bool) {
+	if !c.confirm.active {
+		return
+	}
+	c.confirm.active = false
+	if confirmed {
+		for i := range c.held {
+			h := &c.held[i]
+			t.Stats.ResyncConfirmed++
+			t.emit(c, &h.req, &h.resp, h.end, h.outcome)
+		}
+		c.held = c.held[:0]
+		return
+	}
+	t.Stats.ResyncUnconfirmed += uint64(len(c.held))
+	for i := range c.held {
+		if c.held[i].req.deferSample {
+			t.Stats.UnpairableRequests++
+		}
+	}
+	c.held = c.held[:0]
+	t.dropQueue(c)
+	t.markOutOfStep(c, lossUnconfirmedAnchor)
+}
+
+// hold keeps the exchange of the queue's head until the anchor is settled.
+func (t *Tracker) hold(c *conn, end time.Time, outcome string) {
+	if len(c.held) < cap(c.held) {
+		c.held = c.held[:len(c.held)+1]
+	} else {
+		c.held = append(c.held, heldExchange{})
+	}
+	h := &c.held[len(c.held)-1]
+	r := c.queue.front()
+	spare := h.req.buf[:0]
+	h.req = *r
+	h.req.resync = true
+	r.buf = spare // the slot keeps a buffer of its own
+	h.resp, h.end, h.outcome = *c.resp.Message(), end, outcome
+	c.queue.popFront()
+	if len(c.held) == 1 {
+		c.confirm.respEnd, c.confirm.respEndKnown = c.respEndSeq, true
+		// A request already queued (the ACK gate delivers client bytes
+		// first) may be the one that confirms or refutes.
+		for i := range c.queue.len() {
+			if r := c.queue.at(i); after(r.ack, c.confirm.reqAck) {
+				t.settleAnchor(c, r.ack == c.confirm.respEnd)
+				return
+			}
+		}
+	}
+	if len(c.held) > maxHeld {
+		t.settleAnchor(c, false)
 	}
 }
 
@@ -299,12 +473,32 @@ func (t *Tracker) finishResponse(c *conn, end time.Time, outcome string) {
 		return
 	}
 	r := c.queue.front()
-	if r.timedOut {
+	switch {
+	case r.timedOut:
 		t.Stats.LateResponses++
-	} else {
+	case c.confirm.active:
+		t.hold(c, end, outcome)
+		return
+	default:
 		t.emit(c, r, c.resp.Message(), end, outcome)
 	}
 	c.queue.popFront()
+}
+
+// unsettleQueue follows a loss of server bytes that may have held whole
+// responses: the queued requests can no longer be paired by position, nor
+// called unanswered. Strict pairing drops them (counted); resync keeps them
+// as anchor candidates, since the request stream itself kept its place.
+func (t *Tracker) unsettleQueue(c *conn) {
+	if t.cfg.Pairing == PairingStrict {
+		t.dropQueue(c)
+		return
+	}
+	for i := range c.queue.len() {
+		r := c.queue.at(i)
+		r.uncertain, r.noOrphan = true, true
+	}
+	c.answer = answerNone
 }
 
 // dropQueue counts the queued requests that can no longer be paired.
@@ -326,10 +520,19 @@ func (t *Tracker) popUnsent(c *conn) {
 	c.queue.popFront()
 }
 
-// orphanQueue sends the queued requests as unanswered.
+// orphanQueue sends the queued requests as unanswered, those a response
+// may have answered (noOrphan) excepted: they are counted as unpaired.
 func (t *Tracker) orphanQueue(c *conn, end time.Time, outcome string) {
+	t.settleAnchor(c, false) // still unconfirmed: nothing after it is certain
 	for c.queue.len() > 0 {
-		if r := c.queue.front(); !r.timedOut {
+		r := c.queue.front()
+		switch {
+		case r.timedOut:
+		case r.noOrphan:
+			t.Stats.UnpairedRequests++
+			t.popUnsent(c)
+			continue
+		default:
 			t.emit(c, r, nil, end, outcome)
 		}
 		c.queue.popFront()
@@ -360,8 +563,10 @@ func (t *Tracker) timeoutRequests(c *conn) {
 		if i == 0 && c.answer != answerNone {
 			return // being answered right now
 		}
-		if c.down.Hole() {
-			return // server bytes are missing: the answer may be among them
+		if c.down.Hole() || c.confirm.active || r.noOrphan {
+			// Server bytes are missing (the answer may be among them), or
+			// pairing is not certain yet, or a response may have been its.
+			return
 		}
 		t.emit(c, r, nil, end, "timeout")
 		r.timedOut = true

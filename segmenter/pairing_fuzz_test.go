@@ -171,10 +171,7 @@ func genSchedule(rng *rand.Rand) *schedule {
 func (d damage) apply(rng *rand.Rand, in []capture.Packet) []capture.Packet {
 	var out []capture.Packet
 	for _, p := range in {
-		// The handshake is never lost: a capture that starts in the middle
-		// of a connection, inside a pipelined burst, is the residual risk
-		// docs/pairing.md describes, and no packet can tell it apart.
-		if rng.IntN(1000) < d.dropPermille && p.Flags&capture.FlagSYN == 0 {
+		if rng.IntN(1000) < d.dropPermille {
 			continue
 		}
 		out = append(out, p)
@@ -205,16 +202,16 @@ func (d damage) apply(rng *rand.Rand, in []capture.Packet) []capture.Packet {
 
 // pairingResult counts what a damaged replay traced.
 type pairingResult struct {
-	requests, answered, traced, answeredTraced int
+	requests, answered, traced, answeredTraced, resynced int
 }
 
 // runSchedule replays pkts and checks every segment against the truth.
-func runSchedule(t testing.TB, s *schedule, pkts []capture.Packet) pairingResult {
+func runSchedule(t testing.TB, s *schedule, pkts []capture.Packet, mode PairingMode) pairingResult {
 	t.Helper()
 	fixed, _ := naming.NewFixed("svc")
 	sink := &collectSink{}
 	tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: xray.NewSeededIDGen(1), SDKVersion: "test",
-		ResponseTimeout: time.Hour})
+		ResponseTimeout: time.Hour, Pairing: mode})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,6 +245,12 @@ func runSchedule(t testing.TB, s *schedule, pkts []capture.Packet) pairingResult
 			continue
 		}
 		res.answeredTraced++
+		if a, ok := d["annotations"].(map[string]any); ok && a["pairing"] == "ack-resync" {
+			if mode == PairingStrict {
+				t.Fatalf("%s paired at an anchor in strict mode", path)
+			}
+			res.resynced++
+		}
 		if got, want := int(r["status"].(float64)), answerStatuses[id%len(answerStatuses)]; got != want {
 			t.Fatalf("%s paired with the response to another request: status %d, want %d", path, got, want)
 		}
@@ -255,10 +258,10 @@ func runSchedule(t testing.TB, s *schedule, pkts []capture.Packet) pairingResult
 	return res
 }
 
-func checkSchedule(t testing.TB, seed uint64, d damage) pairingResult {
+func checkSchedule(t testing.TB, seed uint64, d damage, mode PairingMode) pairingResult {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	s := genSchedule(rng)
-	return runSchedule(t, s, d.apply(rng, s.packets))
+	return runSchedule(t, s, d.apply(rng, s.packets), mode)
 }
 
 var damageLevels = map[string]damage{
@@ -277,23 +280,26 @@ func TestPairingNeverMisPairs(t *testing.T) {
 	if testing.Short() {
 		seeds = 50
 	}
-	for name, d := range damageLevels {
-		t.Run(name, func(t *testing.T) {
-			var total pairingResult
-			for seed := range uint64(seeds) {
-				r := checkSchedule(t, seed, d)
-				total.requests += r.requests
-				total.answered += r.answered
-				total.traced += r.traced
-				total.answeredTraced += r.answeredTraced
-			}
-			t.Logf("%s: %d requests, %d answered; traced %d, of which %d with their response",
-				name, total.requests, total.answered, total.traced, total.answeredTraced)
-			if name == "clean" && total.answeredTraced != total.answered {
-				// Undamaged, every answered request is traced with its answer.
-				t.Errorf("clean captures lost requests: %+v", total)
-			}
-		})
+	for _, mode := range []PairingMode{PairingStrict, PairingResync} {
+		for name, d := range damageLevels {
+			t.Run(mode.String()+"/"+name, func(t *testing.T) {
+				var total pairingResult
+				for seed := range uint64(seeds) {
+					r := checkSchedule(t, seed, d, mode)
+					total.requests += r.requests
+					total.answered += r.answered
+					total.traced += r.traced
+					total.answeredTraced += r.answeredTraced
+					total.resynced += r.resynced
+				}
+				t.Logf("%s %s: %d requests, %d answered; traced %d, of which %d with their response (%d at an anchor)",
+					mode, name, total.requests, total.answered, total.traced, total.answeredTraced, total.resynced)
+				if name == "clean" && total.answeredTraced != total.answered {
+					// Undamaged, every answered request is traced with its answer.
+					t.Errorf("clean captures lost requests: %+v", total)
+				}
+			})
+		}
 	}
 }
 
@@ -305,6 +311,7 @@ func FuzzPairing(f *testing.F) {
 	f.Fuzz(func(t *testing.T, seed uint64, drop, dup, reorder uint16, window uint8, cross bool) {
 		d := damage{dropPermille: int(drop % 400), dupPermille: int(dup % 400), reorderPermille: int(reorder % 600),
 			reorderWindow: int(window % 8), crossDirection: cross}
-		checkSchedule(t, seed, d)
+		checkSchedule(t, seed, d, PairingResync)
+		checkSchedule(t, seed, d, PairingStrict)
 	})
 }

@@ -59,7 +59,10 @@ type Stats struct {
 	ResponseBeforeRequest uint64 // responses sent before the server had the queued request
 	LateResponses         uint64 // responses to requests already sent as timeouts
 	PendingOverflow       uint64 // requests over the per-connection pending bound
-	InFlightAtEnd         uint64 // requests still waiting when the input ended
+	// Resume after a loss (docs/pairing.md): anchors found, exchanges
+	// released once confirmed, exchanges dropped unconfirmed.
+	ResyncAnchors, ResyncConfirmed, ResyncUnconfirmed uint64
+	InFlightAtEnd                                     uint64 // requests still waiting when the input ended
 
 	RequestParseErrors  [httpparse.NumReasons]uint64
 	ResponseParseErrors [httpparse.NumReasons]uint64
@@ -133,6 +136,9 @@ var table = []row{
 	{"ResponseBeforeRequest", "response_before_request", "unpaired_total{reason=response_before_request}", helpUnpaired, drop},
 	{"LateResponses", "late_responses", "unpaired_total{reason=late_response}", helpUnpaired, drop},
 	{"PendingOverflow", "pending_overflow", "evictions_total{bound=pending_requests}", helpEvictions, drop},
+	{"ResyncAnchors", "resync_anchors", "resync_total{step=anchored}", helpResync, counter},
+	{"ResyncConfirmed", "resync_confirmed", "resync_total{step=confirmed}", helpResync, counter},
+	{"ResyncUnconfirmed", "resync_unconfirmed", "unpaired_total{reason=resync_unconfirmed}", helpUnpaired, drop},
 	{"InFlightAtEnd", "in_flight_at_end", "unpaired_total{reason=in_flight_at_end}", helpUnpaired, drop},
 	{"OutOfOrder", "out_of_order_segments", "reassembly_segments_total{kind=out_of_order}", helpReassembly, counter},
 	{"Retransmitted", "retransmitted_segments", "reassembly_segments_total{kind=retransmitted}", helpReassembly, counter},
@@ -154,6 +160,7 @@ const (
 	helpUnpaired    = "Requests or responses not paired, by reason."
 	helpReassembly  = "TCP segments that needed reassembly work, by kind."
 	helpParseErrors = "HTTP parse errors, by direction and reason."
+	helpResync      = "Connections that lost step and resumed pairing at an ACK anchor, by step (anchored; exchanges confirmed)."
 )
 
 type row struct {

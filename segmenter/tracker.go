@@ -270,7 +270,7 @@ func (t *Tracker) HandlePacket(p *capture.Packet) {
 			// We saw the client's SYN but not the server's: server bytes may
 			// have gone by unseen, so queued requests may have had answers.
 			t.markOutOfStep(c, lossMissedHandshake)
-			t.dropQueue(c)
+			t.unsettleQueue(c)
 		}
 		t.gateDown(c)
 		if ch, ok := c.down.Push(p.Seq, syn, fin, p.Payload, p.PayloadLen, p.Ack, p.Timestamp); ok {

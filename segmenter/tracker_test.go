@@ -131,6 +131,9 @@ func summary(docs []map[string]any) []string {
 			if a["capture_gap"] == true {
 				s += " gap"
 			}
+			if a["pairing"] == "ack-resync" {
+				s += " resync"
+			}
 		}
 		out = append(out, s)
 	}
@@ -166,8 +169,33 @@ func TestLostResponseNeverMisPairs(t *testing.T) {
 	c.age()
 	c.send(true, "", capture.FlagFIN)
 	c.send(false, "", capture.FlagFIN)
+	// /3's first packet acknowledges exactly where the 201 starts, and the
+	// server's FIN ends exactly where it ends: an anchor, confirmed.
+	check(t, sink, "/1 200", "/3 201 resync")
+	if tr.Stats.UnpairedRequests != 1 || tr.Stats.ResyncConfirmed != 1 || tr.cfg.Budget.AgedHoles+tr.cfg.Budget.PacketHoles == 0 {
+		t.Errorf("stats %+v", tr.Stats)
+	}
+}
+
+func TestLostResponseStrict(t *testing.T) {
+	fixed, _ := naming.NewFixed("svc")
+	sink := &collectSink{}
+	tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: xray.NewSeededIDGen(1), Pairing: PairingStrict})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newConv(t, tr, 40012)
+	c.send(true, req("/1"), 0)
+	c.send(false, resp(200, "one"), 0)
+	c.send(true, req("/2"), 0)
+	c.packet(false, resp(500, "two"), 0) // lost by the capture
+	c.send(true, req("/3"), 0)
+	c.send(false, resp(201, "three"), 0)
+	c.age()
+	c.send(true, "", capture.FlagFIN)
+	c.send(false, "", capture.FlagFIN)
 	check(t, sink, "/1 200")
-	if tr.Stats.UnpairedRequests != 2 || tr.Stats.UnpairedResponses != 1 || tr.cfg.Budget.AgedHoles+tr.cfg.Budget.PacketHoles == 0 {
+	if tr.Stats.UnpairedRequests != 2 || tr.Stats.UnpairedResponses != 1 || tr.Stats.ResyncAnchors != 0 {
 		t.Errorf("stats %+v", tr.Stats)
 	}
 }
@@ -184,8 +212,9 @@ func TestLostRequestNeverMisPairs(t *testing.T) {
 	c.age()
 	check(t, sink, "/1 200")
 	// The 404 was sent before /3 arrived (its ACK says so); the 200 answers
-	// /3, which came after a loss and cannot be paired.
-	if tr.Stats.ResponseBeforeRequest != 1 || tr.Stats.UnpairedResponses != 1 {
+	// /3, which came right after lost client bytes: no anchor, since a lost
+	// request may have been pipelined with it.
+	if tr.Stats.ResponseBeforeRequest != 1 || tr.Stats.UnpairedResponses != 1 || tr.Stats.ResyncAnchors != 0 {
 		t.Errorf("stats %+v", tr.Stats)
 	}
 }

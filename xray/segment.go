@@ -33,6 +33,7 @@ type Segment struct {
 
 	Outcome    string // capture_outcome annotation: reset, closed, timeout; "" for none
 	CaptureGap bool   // capture_gap annotation
+	Resync     bool   // annotation pairing: ack-resync (paired at an ACK anchor)
 }
 
 // SDKName is the "aws.xray.sdk" value of every segment.
@@ -114,17 +115,26 @@ func (s *Segment) AppendJSON(dst []byte) []byte {
 		dst = appendStr(dst, s.SamplingRule)
 	}
 	dst = append(dst, `}}`...)
-	if s.Outcome != "" || s.CaptureGap {
+	if s.Outcome != "" || s.CaptureGap || s.Resync {
 		dst = append(dst, `,"annotations":{`...)
+		sep := false
 		if s.Outcome != "" {
 			dst = append(dst, `"capture_outcome":`...)
 			dst = appendStr(dst, s.Outcome)
-			if s.CaptureGap {
-				dst = append(dst, ',')
-			}
+			sep = true
 		}
 		if s.CaptureGap {
+			if sep {
+				dst = append(dst, ',')
+			}
 			dst = append(dst, `"capture_gap":true`...)
+			sep = true
+		}
+		if s.Resync {
+			if sep {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `"pairing":"ack-resync"`...)
 		}
 		dst = append(dst, '}')
 	}

@@ -117,7 +117,7 @@ func TestSummaryLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "xray-capture: packets=24 connections=1 requests=9 segments=9 unpaired_responses=1 daemon_sent=9\n"
+	want := "xray-capture: packets=24 connections=1 requests=9 segments=8 unpaired_requests=1 unpaired_responses=2 daemon_sent=8\n"
 	if stderr != want {
 		t.Errorf("summary:\n got %q\nwant %q", stderr, want)
 	}
@@ -130,11 +130,11 @@ func TestSummaryLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = "xray-capture: packets=24 connections=1 requests=9 segments=9 unpaired_responses=1 daemon=off\n"
+	want = "xray-capture: packets=24 connections=1 requests=9 segments=8 unpaired_requests=1 unpaired_responses=2 daemon=off\n"
 	if stderr != want {
 		t.Errorf("summary with the daemon off:\n got %q\nwant %q", stderr, want)
 	}
-	if b, err := os.ReadFile(out); err != nil || bytes.Count(b, []byte("\n")) != 9 {
+	if b, err := os.ReadFile(out); err != nil || bytes.Count(b, []byte("\n")) != 8 {
 		t.Errorf("--output with the daemon off: %d lines, %v", bytes.Count(b, []byte("\n")), err)
 	}
 }
@@ -149,15 +149,15 @@ func TestOutputRewrittenAndFullDisk(t *testing.T) {
 	if _, _, err := runCLI(t, nil, append(args, out)...); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(out); bytes.Count(b, []byte("\n")) != 9 || bytes.Contains(b, []byte("older")) {
+	if b, _ := os.ReadFile(out); bytes.Count(b, []byte("\n")) != 8 || bytes.Contains(b, []byte("older")) {
 		t.Errorf("a replay's --output was not rewritten:\n%s", b)
 	}
 
 	_, stderr, err := runCLI(t, nil, append(args, "/dev/full")...)
-	if err == nil || !strings.Contains(err.Error(), "--output: 9 segments not written") || !strings.Contains(err.Error(), "no space left") {
+	if err == nil || !strings.Contains(err.Error(), "--output: 8 segments not written") || !strings.Contains(err.Error(), "no space left") {
 		t.Errorf("a full disk: %v", err)
 	}
-	if !strings.Contains(stderr, " output_lost=9 (") {
+	if !strings.Contains(stderr, " output_lost=8 (") {
 		t.Errorf("the summary line does not count the lost segments: %q", stderr)
 	}
 }
