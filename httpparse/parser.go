@@ -298,6 +298,17 @@ func (p *Parser) Close() Event {
 	return 0
 }
 
+// HintMessageStart tells a parser that is looking for a start line (after
+// a gap or garbage) that a message may begin at the next byte fed, even in
+// the middle of a line: a body ends without a line break, so the next
+// status line often begins mid-line. It does nothing in any other state.
+func (p *Parser) HintMessageStart() {
+	if p.st == stResync {
+		p.hbuf = p.hbuf[:0]
+		p.atLineStart = true
+	}
+}
+
 func (p *Parser) toResync(atLineStart bool) {
 	p.st = stResync
 	p.hbuf = p.hbuf[:0]

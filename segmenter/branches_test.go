@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/xray-capture/xray-capture/capture"
+	"github.com/xray-capture/xray-capture/httpparse"
 	"github.com/xray-capture/xray-capture/naming"
 	"github.com/xray-capture/xray-capture/sampling"
 	"github.com/xray-capture/xray-capture/xray"
@@ -20,10 +21,11 @@ func TestResponseThatFailsToParse(t *testing.T) {
 	c.send(false, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx", 0) // framing unknowable
 	c.send(true, req("/2"), 0)
 	c.send(false, resp(200, "y"), 0)
-	// /1 cannot be paired; the 200's start line follows the unframed body
-	// without a line break, so the parser never finds it.
+	// /1 cannot be paired. /2's first packet acknowledges exactly where the
+	// 200 starts: an anchor, held until something confirms it.
 	check(t, sink)
-	if c.t.conns[connKeyOf(c)].outOfStep != lossResponseInvalid || tr.Stats.Responses != 1 {
+	if tr.Stats.ResponseParseErrors[httpparse.ReasonContentLength] != 1 ||
+		tr.Stats.ResyncAnchors != 1 || len(c.t.conns[connKeyOf(c)].held) != 1 {
 		t.Errorf("stats %+v", tr.Stats)
 	}
 }
@@ -228,5 +230,39 @@ func TestOnlyPairableRequestsTakeASample(t *testing.T) {
 	st := tr.Stats
 	if st.Requests != st.SampledByHeader+st.SampledByRule+st.NotSampledHeader+st.NotSampledRule+st.UnpairableRequests {
 		t.Errorf("a request is in no sampling counter: %+v", st)
+	}
+}
+
+// TestAnchorResidualRisk builds by hand the one coincidence that fools the
+// ACK anchor (docs/pairing.md, Residual risk): a client that pipelines /3
+// at a response boundary while /2 is unanswered, a server slow enough to
+// have received /3 before it answers /2, and a capture that lost the head
+// of /1's answer. Resync then pairs /3 with /2's answer and labels it;
+// strict sends nothing it cannot prove.
+func TestAnchorResidualRisk(t *testing.T) {
+	for _, mode := range []PairingMode{PairingResync, PairingStrict} {
+		fixed, _ := naming.NewFixed("svc")
+		sink := &collectSink{}
+		tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: xray.NewSeededIDGen(1), Pairing: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newConv(t, tr, 41020)
+		c.send(true, req("/1")+req("/2"), 0)
+		head := resp(201, "a")
+		c.packet(false, head[:10], 0) // lost: the head of /1's answer
+		c.send(false, head[10:], 0)
+		c.send(true, req("/3"), 0)        // pipelined behind /2, with an advanced ACK
+		c.send(false, resp(202, "bb"), 0) // /2's answer, sent after /3 arrived
+		c.send(true, req("/4"), 0)        // acknowledges exactly the end of /2's answer
+		c.send(false, resp(203, "ccc"), 0)
+		c.send(false, resp(204, ""), 0)
+		c.age()
+		want := []string{"/3 202 resync", "/4 203"}
+		if mode == PairingStrict {
+			want = nil
+		}
+		check(t, sink, want...)
+		t.Logf("%s: %+v", mode, tr.Stats)
 	}
 }

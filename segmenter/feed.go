@@ -108,7 +108,20 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 				c.resp.ExpectResponseTo(httpparse.Expect{})
 			}
 		}
-		n, ev := c.resp.Feed(b, ch.TS)
+		feed := b
+		if c.outOfStep != 0 && !c.resp.InMessage() && t.cfg.Pairing == PairingResync {
+			// Out of step, a response that can anchor begins exactly where
+			// a waiting request's ACK points: the parser is told so.
+			pos := ch.Seq + uint32(len(ch.Data)-len(b))
+			end := pos + uint32(len(b))
+			if next, ok := nextAnchorPoint(c, pos, end); ok && next == pos {
+				c.resp.HintMessageStart()
+			}
+			if next, ok := nextAnchorPoint(c, pos+1, end); ok {
+				feed = b[:next-pos]
+			}
+		}
+		n, ev := c.resp.Feed(feed, ch.TS)
 		b = b[n:]
 		c.respLastTS = ch.TS
 		c.respEndSeq = ch.Seq + uint32(c.resp.Offset()-base)
@@ -116,8 +129,8 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 			c.respStartSeq = ch.Seq + uint32(c.resp.Message().StartOffset-base)
 		}
 		t.onResponseEvent(c, ev, ch.TS)
-		if ev == 0 || c.upgraded {
-			break
+		if c.upgraded || ev == 0 && (n == 0 || len(feed) == len(b)+n) {
+			break // all fed (or nothing taken); a feed cut at an anchor point goes on
 		}
 	}
 	c.lastDownEnd, c.lastDownAck = ch.Seq+uint32(len(ch.Data)), ch.Ack
@@ -138,4 +151,21 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 		c.finDown = true
 		t.orphanQueue(c, ch.TS, "closed")
 	}
+}
+
+// nextAnchorPoint returns the first sequence number in [from, to) that an
+// uncertain request's first packet acknowledged: where a response that
+// answers it would begin.
+func nextAnchorPoint(c *conn, from, to uint32) (uint32, bool) {
+	best, found := to, false
+	for i := range c.queue.len() {
+		r := c.queue.at(i)
+		if !r.uncertain || after(from, r.ack) || !after(to, r.ack) {
+			continue
+		}
+		if !found || after(best, r.ack) {
+			best, found = r.ack, true
+		}
+	}
+	return best, found
 }
