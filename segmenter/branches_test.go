@@ -7,6 +7,7 @@ import (
 	"github.com/xray-capture/xray-capture/capture"
 	"github.com/xray-capture/xray-capture/httpparse"
 	"github.com/xray-capture/xray-capture/naming"
+	"github.com/xray-capture/xray-capture/reassembly"
 	"github.com/xray-capture/xray-capture/sampling"
 	"github.com/xray-capture/xray-capture/xray"
 )
@@ -265,4 +266,29 @@ func TestAnchorResidualRisk(t *testing.T) {
 		check(t, sink, want...)
 		t.Logf("%s: %+v", mode, tr.Stats)
 	}
+}
+
+// TestBudgetWithoutHoleBounds: a Budget given without hole bounds (as the
+// pipeline once built it) still ages holes, or a connection that lost a
+// packet would hold everything after it until the end.
+func TestBudgetWithoutHoleBounds(t *testing.T) {
+	fixed, _ := naming.NewFixed("svc")
+	sink := &collectSink{}
+	tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: xray.NewSeededIDGen(1),
+		Budget: &reassembly.Budget{MaxBytes: 1 << 20, MaxBytesPerStream: 1 << 20, MaxSegments: 64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newConv(t, tr, 41040)
+	c.send(true, req("/1"), 0)
+	c.packet(false, resp(200, "lost"), 0)
+	c.send(true, req("/2"), 0)
+	c.send(false, resp(201, "b"), 0)
+	c.age()
+	c.send(true, req("/3"), 0)
+	c.send(false, resp(202, "c"), 0)
+	if tr.cfg.Budget.AgedHoles+tr.cfg.Budget.PacketHoles == 0 {
+		t.Error("the hole never aged")
+	}
+	check(t, sink, "/2 201 resync", "/3 202")
 }

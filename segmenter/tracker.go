@@ -160,6 +160,12 @@ func New(cfg Config) (*Tracker, error) {
 	if cfg.Budget == nil {
 		cfg.Budget = reassembly.DefaultBudget()
 	}
+	if cfg.Budget.MaxHoleAge <= 0 {
+		cfg.Budget.MaxHoleAge = reassembly.DefaultMaxHoleAge
+	}
+	if cfg.Budget.MaxHolePackets <= 0 {
+		cfg.Budget.MaxHolePackets = reassembly.DefaultMaxHolePackets
+	}
 	if cfg.Sampler == nil {
 		cfg.Sampler = sampling.All{}
 	}

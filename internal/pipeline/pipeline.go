@@ -189,9 +189,8 @@ func newTracker(o Options, sink segmenter.Sink, sampler sampling.Sampler, md aws
 		MaxPending:      o.MaxPending,
 		Sampler:         sampler,
 		Pairing:         o.Pairing,
-		Budget: &reassembly.Budget{MaxBytes: o.ReassemblyMB << 20 / n, MaxBytesPerStream: 1 << 20,
-			MaxSegments: 1024},
-		ParseLimits: httpparse.Limits{Budget: &httpparse.Budget{MaxBytes: o.HeaderBufferMB << 20 / n}},
+		Budget:          reassemblyBudget(o.ReassemblyMB << 20 / n),
+		ParseLimits:     httpparse.Limits{Budget: &httpparse.Budget{MaxBytes: o.HeaderBufferMB << 20 / n}},
 	})
 }
 
@@ -306,4 +305,12 @@ func portList(ports []uint16) string {
 		s[i] = fmt.Sprint(p)
 	}
 	return strings.Join(s, ",")
+}
+
+// reassemblyBudget is the default budget with the bytes this pipeline may
+// hold for reordering.
+func reassemblyBudget(maxBytes int) *reassembly.Budget {
+	b := reassembly.DefaultBudget()
+	b.MaxBytes = maxBytes
+	return b
 }
