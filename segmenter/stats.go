@@ -68,7 +68,11 @@ type Stats struct {
 	ResponseParseErrors [httpparse.NumReasons]uint64
 
 	// Reassembly, copied from the Budget by Tracker.SyncStats.
-	OutOfOrder, Retransmitted, ReassemblyOverflows, GapBytes, HolesLost uint64
+	OutOfOrder, Retransmitted, ReassemblyOverflows, GapBytes uint64
+	// Held: in-order server segments that waited at the ACK gate.
+	Held uint64
+	// Holes declared lost after waiting MaxHoleAge, or MaxHolePackets.
+	HolesLostAge, HolesLostPackets uint64
 }
 
 // Add adds every counter (and the OpenConnections gauge) of o to s: the
@@ -144,7 +148,9 @@ var table = []row{
 	{"Retransmitted", "retransmitted_segments", "reassembly_segments_total{kind=retransmitted}", helpReassembly, counter},
 	{"ReassemblyOverflows", "reassembly_overflows", "evictions_total{bound=reassembly_buffer}", helpEvictions, drop},
 	{"GapBytes", "gap_bytes", "reassembly_gap_bytes_total", "Stream bytes declared lost (capture loss or bounds).", drop},
-	{"HolesLost", "holes_lost", "reassembly_holes_lost_total", "Holes in a stream declared lost after waiting their time or packets for the bytes.", counter},
+	{"Held", "held_segments", "reassembly_segments_total{kind=held}", helpReassembly, counter},
+	{"HolesLostAge", "holes_lost_age", "reassembly_holes_lost_total{bound=age}", helpHolesLost, counter},
+	{"HolesLostPackets", "holes_lost_packets", "reassembly_holes_lost_total{bound=packets}", helpHolesLost, counter},
 	{"RequestParseErrors", "request_parse_error_", "parse_errors_total{direction=request}", helpParseErrors, drop},
 	{"ResponseParseErrors", "response_parse_error_", "parse_errors_total{direction=response}", helpParseErrors, drop},
 	{"OpenConnections", "open_connections", "connections_open", "TCP connections tracked now.", gauge},
@@ -160,6 +166,7 @@ const (
 	helpUnpaired    = "Requests or responses not paired, by reason."
 	helpReassembly  = "TCP segments that needed reassembly work, by kind."
 	helpParseErrors = "HTTP parse errors, by direction and reason."
+	helpHolesLost   = "Holes in a stream declared lost after waiting for the bytes, by the bound that ended the wait (capture time or packets of the connection)."
 	helpResync      = "Connections that lost step and resumed pairing at an ACK anchor, by step (anchored; exchanges confirmed)."
 )
 

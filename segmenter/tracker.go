@@ -402,6 +402,7 @@ func (t *Tracker) Close(now time.Time) {
 func (t *Tracker) SyncStats() {
 	b := t.cfg.Budget
 	t.Stats.OutOfOrder, t.Stats.Retransmitted, t.Stats.ReassemblyOverflows = b.OutOfOrder, b.Retransmitted, b.Overflows
-	t.Stats.GapBytes, t.Stats.HolesLost = b.GapBytes, b.AgedHoles+b.PacketHoles
+	t.Stats.GapBytes, t.Stats.Held = b.GapBytes, b.Held
+	t.Stats.HolesLostAge, t.Stats.HolesLostPackets = b.AgedHoles, b.PacketHoles
 	t.Stats.OpenConnections = uint64(len(t.conns))
 }
