@@ -66,6 +66,7 @@ type segment struct {
 type Stream struct {
 	budget  *Budget
 	next    uint32 // sequence number of the next byte to deliver
+	start   uint32 // sequence number where the stream was picked up
 	synced  bool
 	ended   bool  // FIN delivered
 	carry   int64 // lost bytes not yet reported in a chunk
@@ -84,6 +85,9 @@ type Stream struct {
 	holeOpen  bool
 	holeSince time.Time
 	holePkts  int
+	// awaitSYN: the stream's SYN is due, so data before it is held, not
+	// taken as a mid-stream start.
+	awaitSYN bool
 	// tailLost: a hole with nothing buffered after it was declared lost;
 	// Next reports it at once rather than with the next data.
 	tailLost bool
@@ -113,9 +117,18 @@ func (s *Stream) Release() {
 // that its first bytes, if lost, are a hole rather than a fresh start.
 func (s *Stream) SyncAt(seq uint32) {
 	if !s.synced {
-		s.next, s.synced = seq, true
+		s.next, s.synced, s.start = seq, true, seq
 	}
 }
+
+// Start is the sequence number where the stream was picked up (valid once
+// Synced).
+func (s *Stream) Start() uint32 { return s.start }
+
+// AwaitSYN says the stream's SYN is due (the peer's SYN was captured):
+// data that comes first waits for it, up to the hole bounds, instead of
+// starting the stream where it is.
+func (s *Stream) AwaitSYN() { s.awaitSYN = true }
 
 // Synced reports whether the stream knows where its bytes start.
 func (s *Stream) Synced() bool { return s.synced }
@@ -129,7 +142,7 @@ func after(a, b uint32) bool { return int32(a-b) > 0 }
 func (s *Stream) Push(seq uint32, syn, fin bool, captured []byte, wireLen int, ack uint32, ts time.Time) (Chunk, bool) {
 	if syn {
 		if !s.synced {
-			s.next, s.synced = seq+1, true
+			s.next, s.synced, s.start = seq+1, true, seq+1
 		}
 		seq++ // data on a SYN (TCP Fast Open) starts after it
 		if wireLen == 0 && !fin {
@@ -140,8 +153,14 @@ func (s *Stream) Push(seq uint32, syn, fin bool, captured []byte, wireLen int, a
 		if wireLen == 0 && !fin {
 			return Chunk{}, false
 		}
+		if s.awaitSYN {
+			// The SYN is due (the peer's was seen): data before it was
+			// reordered ahead of it, and waits like a hole.
+			s.buffer(seq, captured, wireLen, ack, ts, fin)
+			return Chunk{}, false
+		}
 		// Picked up mid-stream: start where we are.
-		s.next, s.synced = seq, true
+		s.next, s.synced, s.start = seq, true, seq
 	}
 	if s.ended {
 		return Chunk{}, false
@@ -238,6 +257,9 @@ func (s *Stream) buffer(seq uint32, captured []byte, wireLen int, ack uint32, ts
 // Next returns a buffered segment that is now in order and not held at the
 // gate, if any, or the report of a lost tail.
 func (s *Stream) Next() (Chunk, bool) {
+	if !s.synced {
+		return Chunk{}, false
+	}
 	if s.tailLost {
 		s.tailLost = false
 		if s.carry > 0 {
@@ -267,6 +289,9 @@ func (s *Stream) SkipHole() bool {
 	if len(s.ooo) == 0 || s.ended {
 		return false
 	}
+	if !s.synced {
+		s.next, s.synced, s.start = s.ooo[0].seq, true, s.ooo[0].seq
+	}
 	if hole := int64(s.ooo[0].seq - s.next); int32(s.ooo[0].seq-s.next) > 0 {
 		s.carry += hole
 		s.budget.GapBytes += uint64(hole)
@@ -292,7 +317,10 @@ func (s *Stream) AckedTo(ack uint32) {
 // Hole reports whether bytes are missing: before a buffered segment, or
 // before what the peer acknowledged.
 func (s *Stream) Hole() bool {
-	if !s.synced || s.ended {
+	if !s.synced {
+		return s.awaitSYN && len(s.ooo) > 0 // data waits for its SYN
+	}
+	if s.ended {
 		return false
 	}
 	if len(s.ooo) > 0 && after(s.ooo[0].seq, s.next) {
@@ -348,6 +376,12 @@ func (s *Stream) DeclareLost(verdict HoleVerdict) bool {
 		s.budget.PacketHoles++
 	}
 	s.holeOpen = false
+	if !s.synced {
+		// The SYN never came: the stream starts at the first data held,
+		// as if picked up mid-stream.
+		s.next, s.synced, s.start = s.ooo[0].seq, true, s.ooo[0].seq
+		return true
+	}
 	if len(s.ooo) > 0 && after(s.ooo[0].seq, s.next) {
 		return s.SkipHole()
 	}

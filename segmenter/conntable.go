@@ -42,20 +42,22 @@ type conn struct {
 	older, newer   *conn // the LRU list, most recently seen first
 
 	// What the ACK anchor (pairing.go) needs to know.
-	lossSerial     uint32 // step losses on the client's side so far
-	lostClientSide bool   // a step loss since the last anchor was on the client's side
-	lastReqAck     uint32 // the ACK of the last request's first packet (with hasLastReqAck)
-	hasLastReqAck  bool
-	upGapSinceReq  bool   // client bytes were lost since the last request
-	reqStartAck    uint32 // the ACK of the packet where the current request began
-	respStartSeq   uint32 // sequence number of the current response's first byte
-	respEndSeq     uint32 // ... and of the byte after what was parsed of it
-	respPrevEnd    uint32 // where the server segment before the current response ended
-	respPrevAck    uint32 // ... and its ACK
-	lastDownEnd    uint32 // where the last server segment delivered ended
-	lastDownAck    uint32 // ... and its ACK
-	confirm        anchorState
-	held           []heldExchange // exchanges paired since the anchor, awaiting confirmation
+	lossSerial      uint32 // step losses on the client's side so far
+	losses          uint32 // step losses of any kind so far
+	judgedOutOfStep bool   // a response was judged while out of step
+	lostClientSide  bool   // a step loss since the last anchor was on the client's side
+	lastReqAck      uint32 // the ACK of the last request's first packet (with hasLastReqAck)
+	hasLastReqAck   bool
+	upGapSinceReq   bool   // client bytes were lost since the last request
+	reqStartAck     uint32 // the ACK of the packet where the current request began
+	respStartSeq    uint32 // sequence number of the current response's first byte
+	respEndSeq      uint32 // ... and of the byte after what was parsed of it
+	respPrevEnd     uint32 // where the server segment before the current response ended
+	respPrevAck     uint32 // ... and its ACK
+	lastDownEnd     uint32 // where the last server segment delivered ended
+	lastDownAck     uint32 // ... and its ACK
+	confirm         anchorState
+	held            []heldExchange // exchanges paired since the anchor, awaiting confirmation
 }
 
 // connFor returns the connection p belongs to, creating it when p can open
@@ -63,6 +65,12 @@ type conn struct {
 func (t *Tracker) connFor(key connKey, p *capture.Packet, toServer bool) *conn {
 	syn := p.Flags&capture.FlagSYN != 0
 	c := t.conns[key]
+	if c != nil && syn && toServer && p.Flags&capture.FlagACK == 0 && !c.sawClientSYN &&
+		c.up.Synced() && c.up.Start() == p.Seq+1 {
+		// The SYN of a connection picked up at its first byte, captured
+		// after that byte (reordering): the same connection.
+		c.clientISN, c.sawClientSYN = p.Seq, true
+	}
 	if c != nil && syn && toServer && p.Flags&capture.FlagACK == 0 &&
 		(!c.sawClientSYN || p.Seq != c.clientISN) {
 		// A client SYN with a new initial sequence number: the client
@@ -123,8 +131,14 @@ func (t *Tracker) newConn(key connKey, p *capture.Packet, toServer, syn bool) *c
 	if syn {
 		c.req.Reset()
 		c.resp.Reset()
-		if toServer && p.Flags&capture.FlagACK == 0 {
+		switch {
+		case toServer && p.Flags&capture.FlagACK == 0:
 			c.clientISN, c.sawClientSYN = p.Seq, true
+			c.down.AwaitSYN()
+		case !toServer && p.Flags&capture.FlagACK != 0:
+			// The SYN-ACK names the client's SYN, which may come later
+			// (reordered) and must not look like a new connection.
+			c.clientISN, c.sawClientSYN = p.Ack-1, true
 		}
 	} else {
 		// Picked up mid-stream: the first bytes may be the middle of a
@@ -221,8 +235,7 @@ func (t *Tracker) flushStreams(c *conn) {
 	}
 	c.down.Ungate()
 	t.drainDown(c)
-	for c.down.DeclareLost(reassembly.HoleNone) {
-		t.drainDown(c)
+	for t.declareDownLost(c, reassembly.HoleNone) { // each call delivers what follows its hole
 	}
 }
 

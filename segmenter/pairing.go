@@ -186,6 +186,7 @@ func (t *Tracker) markOutOfStep(c *conn, why stepLoss) {
 	if c.outOfStep == 0 {
 		c.outOfStep = why
 	}
+	c.losses++
 	if why.clientSide() {
 		// Requests queued before it are no longer in step with those after.
 		c.lossSerial++
@@ -315,6 +316,9 @@ func (t *Tracker) onResponseHeaders(c *conn, ev httpparse.Event) {
 		return
 	}
 	t.Stats.Responses++
+	if c.outOfStep != 0 {
+		c.judgedOutOfStep = true
+	}
 	switch judgeResponse(c) {
 	case pairWithHead:
 		c.answer = answerPaired

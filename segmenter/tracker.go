@@ -251,7 +251,7 @@ func (t *Tracker) HandlePacket(p *capture.Packet) {
 			}
 			c.down.AckedTo(p.Ack)
 		} else {
-			if syn && c.midstream && c.up.Synced() && after(c.up.Delivered(), p.Ack) {
+			if syn && c.midstream && c.up.Synced() && after(c.up.Start(), p.Ack) {
 				// A SYN-ACK captured late shows that the client's first bytes
 				// came before where we picked the stream up: requests went
 				// by unseen, and their answers may still come.
@@ -260,6 +260,9 @@ func (t *Tracker) HandlePacket(p *capture.Packet) {
 			}
 			c.up.SyncAt(p.Ack)
 			c.up.AckedTo(p.Ack)
+			if syn {
+				t.adoptHandshake(c, p.Ack, p.Seq+1)
+			}
 		}
 	}
 	switch {
@@ -272,12 +275,6 @@ func (t *Tracker) HandlePacket(p *capture.Packet) {
 		t.drainUp(c)
 		t.drainGatedDown(c)
 	default:
-		if !syn && !c.down.Synced() && !c.midstream {
-			// We saw the client's SYN but not the server's: server bytes may
-			// have gone by unseen, so queued requests may have had answers.
-			t.markOutOfStep(c, lossMissedHandshake)
-			t.unsettleQueue(c)
-		}
 		t.gateDown(c)
 		if ch, ok := c.down.Push(p.Seq, syn, fin, p.Payload, p.PayloadLen, p.Ack, p.Timestamp); ok {
 			t.feedDown(c, ch)
@@ -289,6 +286,23 @@ func (t *Tracker) HandlePacket(p *capture.Packet) {
 	}
 	t.ageHoles(c, true)
 	t.settle(c)
+}
+
+// adoptHandshake takes a SYN-ACK captured after the data of a connection
+// picked up mid-stream (reordering): when both streams began exactly where
+// it says, nothing went by unseen, and the connection is in step after all,
+// unless a response was already judged meanwhile (out of step, it paired
+// with nothing, and the queue no longer lines up with the responses).
+func (t *Tracker) adoptHandshake(c *conn, clientStart, serverStart uint32) {
+	if !c.midstream || c.outOfStep != lossMidstream || c.losses != 1 || c.judgedOutOfStep || c.resp.InMessage() ||
+		c.up.Synced() && c.up.Start() != clientStart || c.down.Synced() && c.down.Start() != serverStart {
+		return
+	}
+	c.midstream, c.outOfStep, c.lostClientSide = false, 0, false
+	c.sawClientSYN, c.clientISN = true, clientStart-1
+	for i := range c.queue.len() {
+		c.queue.at(i).uncertain = false
+	}
 }
 
 // gateDown holds server bytes whose ACK covers client bytes not delivered
@@ -317,9 +331,26 @@ func (t *Tracker) ageHoles(c *conn, packet bool) {
 		t.drainGatedDown(c)
 	}
 	for v := c.down.Age(t.now, packet); v >= reassembly.HoleAged; v = c.down.Age(t.now, false) {
-		c.down.DeclareLost(v)
-		t.drainDown(c)
+		t.declareDownLost(c, v)
 	}
+}
+
+// declareDownLost declares the server stream's current hole lost and
+// delivers what follows it. When the hole was the server's handshake (its
+// SYN-ACK never came while its data did), server bytes may have gone by
+// unseen: the queued requests may have had answers.
+func (t *Tracker) declareDownLost(c *conn, v reassembly.HoleVerdict) bool {
+	synced := c.down.Synced()
+	if !c.down.DeclareLost(v) {
+		return false
+	}
+	if !synced {
+		t.markOutOfStep(c, lossMissedHandshake)
+		t.unsettleQueue(c)
+		c.resp.ResetResync()
+	}
+	t.drainDown(c)
+	return true
 }
 
 // onReset ends c on a RST, once every server byte sent before it has been

@@ -55,8 +55,6 @@ func newConv(tb testing.TB, tr *Tracker, port uint16) *conv {
 	c := &conv{tb: tb, t: tr, cport: port, cseq: 1000, sseq: 5000, ts: time.Unix(1700000000, 0)}
 	c.send(true, "", capture.FlagSYN)
 	c.send(false, "", capture.FlagSYN|capture.FlagACK)
-	c.cseq++
-	c.sseq++
 	return c
 }
 
@@ -76,7 +74,8 @@ func (c *conv) packet(fromClient bool, data string, flags uint8) capture.Packet 
 		p.Seq, p.Ack = c.sseq, c.cseq
 		c.sseq += uint32(len(data))
 	}
-	if flags&capture.FlagFIN != 0 {
+	if flags&(capture.FlagSYN|capture.FlagFIN) != 0 {
+		// A SYN or FIN takes a sequence number of its own.
 		if fromClient {
 			c.cseq++
 		} else {
