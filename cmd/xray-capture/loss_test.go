@@ -83,8 +83,9 @@ func replayTruth(t *testing.T, pcap, daemon string) (map[string]truth, string) {
 	return m, stderr
 }
 
-// TestLossNeverMisPairs edits a capture (packets dropped at random, whole
-// responses dropped, packets duplicated or swapped with a neighbour) and
+// TestLossNeverMisPairs edits a capture (packets dropped at random or in a
+// burst, whole responses dropped, packets duplicated, swapped with a
+// neighbour or captured a few places late) and
 // checks every segment of the edited replay against the unedited one: no
 // segment may carry another request's status or timing.
 func TestLossNeverMisPairs(t *testing.T) {
@@ -136,6 +137,26 @@ func TestLossNeverMisPairs(t *testing.T) {
 			}
 			return out
 		},
+		"reorder 15% by up to 4": func(r *rand.Rand, ps []packet) []packet {
+			// A packet captured up to four places late, whichever direction
+			// the packets in between went: what multi-queue NICs, mirror
+			// ports and fanout groups do.
+			out := append([]packet(nil), ps...)
+			for i := 0; i+1 < len(out); i++ {
+				if r.Float64() < 0.15 {
+					j := min(len(out)-1, i+1+r.IntN(4))
+					p := out[i]
+					copy(out[i:j], out[i+1:j+1])
+					out[j] = p
+				}
+			}
+			return out
+		},
+		"burst of 300 dropped": func(r *rand.Rand, ps []packet) []packet {
+			// The kernel dropping what a stalled agent could not read.
+			at := len(ps)/4 + r.IntN(len(ps)/2)
+			return append(append([]packet(nil), ps[:at]...), ps[at+300:]...)
+		},
 		"swap neighbours 10%": func(r *rand.Rand, ps []packet) []packet {
 			out := append([]packet(nil), ps...)
 			for i := 0; i+1 < len(out); i++ {
@@ -172,11 +193,15 @@ func TestLossNeverMisPairs(t *testing.T) {
 			}
 			summary := stderr[strings.LastIndex(stderr, "xray-capture:"):]
 			t.Logf("%-20s seed %d: %4d of 2000 traced, %d wrong | %s", name, seed, len(got), bad, strings.TrimSpace(summary))
-			// Duplicates lose nothing. After a real loss, a connection pairs
-			// nothing more (certainty is not regained without a new
-			// connection), so only correctness is asserted there.
-			if strings.HasPrefix(name, "duplicate") && len(got) != 2000 {
-				t.Errorf("%s seed %d: %d segments, want all 2000", name, seed, len(got))
+			// Duplicates and reordering lose nothing. After a real loss a
+			// connection resumes at a confirmed ACK anchor, so what is lost
+			// is the damaged exchanges and a few around each loss; before
+			// the anchors, drop 1% traced 356 to 590 and whole responses
+			// dropped 80 to 210.
+			floor := map[string]int{"duplicate 20%": 2000, "swap neighbours 10%": 2000, "reorder 15% by up to 4": 2000,
+				"drop 1%": 1800, "drop whole responses": 1500, "burst of 300 dropped": 1750}[name]
+			if len(got) < floor {
+				t.Errorf("%s seed %d: %d segments, want at least %d", name, seed, len(got), floor)
 			}
 		}
 	}
