@@ -270,9 +270,9 @@ func (e *env) checkTraffic(t *testing.T, clients, perClient int) {
 	}
 }
 
-// stop sends SIGTERM and checks a clean exit with a summary, and that the
-// JSON-lines output holds every segment the daemon got.
-func (e *env) stop(t *testing.T) {
+// sigterm sends SIGTERM and checks that the agent exits cleanly.
+func (e *env) sigterm(t *testing.T) {
+	t.Helper()
 	e.agent.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-e.exited:
@@ -283,6 +283,12 @@ func (e *env) stop(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("agent did not stop on SIGTERM\n%s", e.stderr.String())
 	}
+}
+
+// stop sends SIGTERM and checks a clean exit with a summary, and that the
+// JSON-lines output holds every segment the daemon got.
+func (e *env) stop(t *testing.T) {
+	e.sigterm(t)
 	sent := len(e.daemon.Docs())
 	if !strings.Contains(e.stderr.String(), fmt.Sprintf(" segments=%d ", sent)) || !strings.Contains(e.stderr.String(), "kernel_drops=0") {
 		t.Errorf("summary does not say %d segments and no kernel drops:\n%s", sent, e.stderr.String())

@@ -326,16 +326,7 @@ func waitSettled(t *testing.T, e *env, metrics string) {
 // and returns the kernel drops of its summary line.
 func (e *env) terminate(t *testing.T) int {
 	t.Helper()
-	e.agent.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-e.exited:
-		e.exited <- err // for the cleanup
-		if err != nil {
-			t.Errorf("agent exit after SIGTERM: %v\n%s", err, e.stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("agent did not stop on SIGTERM\n%s", e.stderr.String())
-	}
+	e.sigterm(t)
 	m := regexp.MustCompile(`xray-capture: .* kernel_drops=(\d+) `).FindStringSubmatch(e.stderr.String())
 	if m == nil {
 		t.Fatalf("no summary line with kernel_drops:\n%s", e.stderr.String())
