@@ -329,6 +329,12 @@ func (s *Stream) Hole() bool {
 	return s.hasPeerAck && after(s.peerAck, s.next)
 }
 
+// Quiet reports, cheaply enough for every packet, that the stream has no
+// hole and holds nothing: Age and Next would do nothing.
+func (s *Stream) Quiet() bool {
+	return !s.holeOpen && len(s.ooo) == 0 && !s.tailLost && (!s.hasPeerAck || !after(s.peerAck, s.next))
+}
+
 // HoleVerdict says whether a hole has waited long enough.
 type HoleVerdict uint8
 

@@ -40,6 +40,7 @@ type conn struct {
 	clientISN      uint32 // the client SYN's sequence number (with sawClientSYN)
 	sawClientSYN   bool
 	older, newer   *conn // the LRU list, most recently seen first
+	released       bool  // back on the free list
 
 	// What the ACK anchor (pairing.go) needs to know.
 	lossSerial      uint32 // step losses on the client's side so far
@@ -194,6 +195,7 @@ func (t *Tracker) release(c *conn) {
 	c.up.Release()
 	c.down.Release()
 	c.queue.reset()
+	c.released = true
 	t.free = append(t.free, c)
 }
 
@@ -207,7 +209,7 @@ func (t *Tracker) sweep() {
 		next := c.newer
 		t.ageHoles(c, false)
 		t.settle(c)
-		if t.conns[c.key] != c {
+		if c.released {
 			c = next
 			continue
 		}

@@ -281,7 +281,7 @@ func (t *Tracker) HandlePacket(p *capture.Packet) {
 		}
 		t.drainDown(c)
 	}
-	if t.conns[key] != c {
+	if c.released {
 		return // ended
 	}
 	t.ageHoles(c, true)
@@ -319,12 +319,17 @@ func (t *Tracker) gateDown(c *conn) {
 // delivered have ungated.
 func (t *Tracker) drainGatedDown(c *conn) {
 	t.gateDown(c)
-	t.drainDown(c)
+	if !c.down.Quiet() {
+		t.drainDown(c)
+	}
 }
 
 // ageHoles declares lost the holes of c that are past their bounds
 // (reassembly.Budget), and delivers what follows them.
 func (t *Tracker) ageHoles(c *conn, packet bool) {
+	if c.up.Quiet() && c.down.Quiet() {
+		return // the usual case: nothing missing, nothing held
+	}
 	for v := c.up.Age(t.now, packet); v >= reassembly.HoleAged; v = c.up.Age(t.now, false) {
 		c.up.DeclareLost(v)
 		t.drainUp(c)
