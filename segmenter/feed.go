@@ -113,13 +113,11 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 			// Out of step, a response that can anchor begins exactly where
 			// a waiting request's ACK points: the parser is told so.
 			pos := ch.Seq + uint32(len(ch.Data)-len(b))
-			end := pos + uint32(len(b))
-			if next, ok := nextAnchorPoint(c, pos, end); ok && next == pos {
+			at, next := anchorPoints(c, pos, pos+uint32(len(b)))
+			if at {
 				c.resp.HintMessageStart()
 			}
-			if next, ok := nextAnchorPoint(c, pos+1, end); ok {
-				feed = b[:next-pos]
-			}
+			feed = b[:next-pos]
 		}
 		n, ev := c.resp.Feed(feed, ch.TS)
 		b = b[n:]
@@ -153,19 +151,21 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 	}
 }
 
-// nextAnchorPoint returns the first sequence number in [from, to) that an
-// uncertain request's first packet acknowledged: where a response that
-// answers it would begin.
-func nextAnchorPoint(c *conn, from, to uint32) (uint32, bool) {
-	best, found := to, false
+// anchorPoints looks at the sequence numbers that uncertain requests' first
+// packets acknowledged (where a response answering one would begin): at
+// says one is pos itself, next is the first after pos and before end, or
+// end when there is none.
+func anchorPoints(c *conn, pos, end uint32) (at bool, next uint32) {
+	next = end
 	for i := range c.queue.len() {
 		r := c.queue.at(i)
-		if !r.uncertain || after(from, r.ack) || !after(to, r.ack) {
-			continue
-		}
-		if !found || after(best, r.ack) {
-			best, found = r.ack, true
+		switch {
+		case !r.uncertain:
+		case r.ack == pos:
+			at = true
+		case after(r.ack, pos) && after(next, r.ack):
+			next = r.ack
 		}
 	}
-	return best, found
+	return at, next
 }

@@ -180,9 +180,21 @@ func (l stepLoss) clientSide() bool {
 	return false
 }
 
-// markOutOfStep stops certain pairing of new requests on c.
+// markOutOfStep stops certain pairing of new requests on c. An anchor still
+// awaiting confirmation can no longer be confirmed: what it held, and what
+// was queued after it, is dropped.
 func (t *Tracker) markOutOfStep(c *conn, why stepLoss) {
-	t.settleAnchor(c, false) // a loss before confirmation refutes nothing but proves nothing either
+	if c.confirm.active {
+		c.confirm.active = false
+		t.Stats.ResyncUnconfirmed += uint64(len(c.held))
+		for i := range c.held {
+			if c.held[i].req.deferSample {
+				t.Stats.UnpairableRequests++
+			}
+		}
+		c.held = c.held[:0]
+		t.dropQueue(c)
+	}
 	if c.outOfStep == 0 {
 		c.outOfStep = why
 	}
@@ -417,8 +429,8 @@ func (t *Tracker) settleAnchor(c *conn, confirmed bool) {
 	if !c.confirm.active {
 		return
 	}
-	c.confirm.active = false
 	if confirmed {
+		c.confirm.active = false
 		for i := range c.held {
 			h := &c.held[i]
 			t.Stats.ResyncConfirmed++
@@ -427,14 +439,6 @@ func (t *Tracker) settleAnchor(c *conn, confirmed bool) {
 		c.held = c.held[:0]
 		return
 	}
-	t.Stats.ResyncUnconfirmed += uint64(len(c.held))
-	for i := range c.held {
-		if c.held[i].req.deferSample {
-			t.Stats.UnpairableRequests++
-		}
-	}
-	c.held = c.held[:0]
-	t.dropQueue(c)
 	t.markOutOfStep(c, lossUnconfirmedAnchor)
 }
 

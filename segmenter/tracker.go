@@ -380,14 +380,23 @@ func (t *Tracker) onReset(c *conn, p *capture.Packet, toServer bool) {
 // still missing.
 func (t *Tracker) settle(c *conn) {
 	switch {
-	case c.resetPending && c.resetBlind && t.now.Sub(c.resetAt) >= t.cfg.Budget.MaxHoleAge:
-		// Nothing proves the requests still queued went unanswered.
-		t.retire(c)
-	case c.resetPending && !c.resetBlind && !c.down.Hole() && !c.up.Hole():
-		t.endConn(c, c.resetAt, "reset")
+	case c.resetPending && (c.resetBlind && t.now.Sub(c.resetAt) >= t.cfg.Budget.MaxHoleAge ||
+		!c.resetBlind && !c.down.Hole() && !c.up.Hole()):
+		t.endOnReset(c)
 	case c.finUp && c.finDown:
 		t.endConn(c, t.now, "closed")
 	}
+}
+
+// endOnReset ends c on the RST it waited for: the requests still queued
+// are unanswered if the RST said where the server's bytes ended, and
+// unproven (counted, not sent) if it did not.
+func (t *Tracker) endOnReset(c *conn) {
+	if c.resetBlind {
+		t.retire(c)
+		return
+	}
+	t.endConn(c, c.resetAt, "reset")
 }
 
 // Advance moves the tracker's clock to now when no packet has come for a
@@ -413,13 +422,7 @@ func (t *Tracker) Close(now time.Time) {
 		c := t.oldest
 		t.flushStreams(c)
 		if c.resetPending {
-			// Nothing more will be captured: a RST still waiting decides,
-			// if it says where the server's bytes ended.
-			if c.resetBlind {
-				t.retire(c)
-			} else {
-				t.endConn(c, c.resetAt, "reset")
-			}
+			t.endOnReset(c) // nothing more will be captured
 			continue
 		}
 		t.timeoutRequests(c)
