@@ -6,10 +6,8 @@ import (
 
 	"github.com/xray-capture/xray-capture/capture"
 	"github.com/xray-capture/xray-capture/httpparse"
-	"github.com/xray-capture/xray-capture/naming"
 	"github.com/xray-capture/xray-capture/reassembly"
 	"github.com/xray-capture/xray-capture/sampling"
-	"github.com/xray-capture/xray-capture/xray"
 )
 
 // One test per pairing branch that the end-to-end goldens reach only by
@@ -64,12 +62,7 @@ func TestLateResponseAfterTimeout(t *testing.T) {
 }
 
 func TestPendingOverflowStopsPairing(t *testing.T) {
-	fixed, _ := naming.NewFixed("svc")
-	sink := &collectSink{}
-	tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: xray.NewSeededIDGen(1), MaxPending: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, sink := newTrackerWith(t, func(c *Config) { c.MaxPending = 2 })
 	c := newConv(t, tr, 41004)
 	c.send(true, req("/1")+req("/2")+req("/3"), 0)
 	c.send(false, resp(200, "")+resp(201, "")+resp(202, ""), 0)
@@ -198,13 +191,8 @@ func (s *countingSampler) Sample(time.Time, *sampling.Request) sampling.Decision
 }
 
 func TestOnlyPairableRequestsTakeASample(t *testing.T) {
-	fixed, _ := naming.NewFixed("svc")
-	sink := &collectSink{}
 	smp := &countingSampler{}
-	tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: xray.NewSeededIDGen(1), Sampler: smp, MaxPending: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, sink := newTrackerWith(t, func(c *Config) { c.Sampler, c.MaxPending = smp, 2 })
 	c := newConv(t, tr, 41012)
 	c.send(true, req("/1")+req("/2")+req("/3"), 0) // /3 is over the bound
 	if smp.n != 2 {
@@ -236,12 +224,7 @@ func TestOnlyPairableRequestsTakeASample(t *testing.T) {
 // strict sends nothing it cannot prove.
 func TestAnchorResidualRisk(t *testing.T) {
 	for _, mode := range []PairingMode{PairingResync, PairingStrict} {
-		fixed, _ := naming.NewFixed("svc")
-		sink := &collectSink{}
-		tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: xray.NewSeededIDGen(1), Pairing: mode})
-		if err != nil {
-			t.Fatal(err)
-		}
+		tr, sink := newTrackerWith(t, func(c *Config) { c.Pairing = mode })
 		c := newConv(t, tr, 41020)
 		c.send(true, req("/1")+req("/2"), 0)
 		head := resp(201, "a")
@@ -266,13 +249,9 @@ func TestAnchorResidualRisk(t *testing.T) {
 // pipeline once built it) still ages holes, or a connection that lost a
 // packet would hold everything after it until the end.
 func TestBudgetWithoutHoleBounds(t *testing.T) {
-	fixed, _ := naming.NewFixed("svc")
-	sink := &collectSink{}
-	tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: xray.NewSeededIDGen(1),
-		Budget: &reassembly.Budget{MaxBytes: 1 << 20, MaxBytesPerStream: 1 << 20, MaxSegments: 64}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, sink := newTrackerWith(t, func(c *Config) {
+		c.Budget = &reassembly.Budget{MaxBytes: 1 << 20, MaxBytesPerStream: 1 << 20, MaxSegments: 64}
+	})
 	c := newConv(t, tr, 41040)
 	c.send(true, req("/1"), 0)
 	c.packet(false, resp(200, "lost"), 0)

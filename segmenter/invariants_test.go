@@ -57,7 +57,6 @@ func checkConn(tr *Tracker, c *conn) error {
 		if r.sampled && r.deferSample {
 			return fmt.Errorf("request %d both sampled and waiting for sampling", i)
 		}
-
 	}
 	if c.confirm.active && c.outOfStep != 0 {
 		return fmt.Errorf("an anchor awaits confirmation on a connection out of step")

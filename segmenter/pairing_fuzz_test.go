@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/xray-capture/xray-capture/capture"
-	"github.com/xray-capture/xray-capture/naming"
-	"github.com/xray-capture/xray-capture/xray"
 )
 
 // The property tests of pairing: generated connections whose every
@@ -208,13 +206,7 @@ type pairingResult struct {
 // runSchedule replays pkts and checks every segment against the truth.
 func runSchedule(t testing.TB, s *schedule, pkts []capture.Packet, mode PairingMode) pairingResult {
 	t.Helper()
-	fixed, _ := naming.NewFixed("svc")
-	sink := &collectSink{}
-	tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: xray.NewSeededIDGen(1), SDKVersion: "test",
-		ResponseTimeout: time.Hour, Pairing: mode})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, sink := newTrackerWith(t, func(c *Config) { c.ResponseTimeout, c.Pairing = time.Hour, mode })
 	for i := range pkts {
 		p := pkts[i]
 		handle(t, tr, &p)

@@ -42,9 +42,17 @@ var (
 
 func newTracker(t *testing.T) (*Tracker, *collectSink) {
 	t.Helper()
+	return newTrackerWith(t, func(*Config) {})
+}
+
+// newTrackerWith is newTracker with the settings set changes.
+func newTrackerWith(t testing.TB, set func(*Config)) (*Tracker, *collectSink) {
+	t.Helper()
 	fixed, _ := naming.NewFixed("svc")
 	sink := &collectSink{}
-	tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: xray.NewSeededIDGen(1), SDKVersion: "test"})
+	cfg := Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: xray.NewSeededIDGen(1), SDKVersion: "test"}
+	set(&cfg)
+	tr, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,12 +185,7 @@ func TestLostResponseNeverMisPairs(t *testing.T) {
 }
 
 func TestLostResponseStrict(t *testing.T) {
-	fixed, _ := naming.NewFixed("svc")
-	sink := &collectSink{}
-	tr, err := New(Config{Ports: []uint16{80}, Namer: fixed, Sink: sink, IDs: xray.NewSeededIDGen(1), Pairing: PairingStrict})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, sink := newTrackerWith(t, func(c *Config) { c.Pairing = PairingStrict })
 	c := newConv(t, tr, 40012)
 	c.send(true, req("/1"), 0)
 	c.send(false, resp(200, "one"), 0)
