@@ -141,9 +141,7 @@ func after(a, b uint32) bool { return int32(a-b) > 0 }
 // (longer when the capture was truncated).
 func (s *Stream) Push(seq uint32, syn, fin bool, captured []byte, wireLen int, ack uint32, ts time.Time) (Chunk, bool) {
 	if syn {
-		if !s.synced {
-			s.next, s.synced, s.start = seq+1, true, seq+1
-		}
+		s.SyncAt(seq + 1)
 		seq++ // data on a SYN (TCP Fast Open) starts after it
 		if wireLen == 0 && !fin {
 			return Chunk{}, false // a bare SYN (or its repeat) carries nothing
@@ -159,8 +157,7 @@ func (s *Stream) Push(seq uint32, syn, fin bool, captured []byte, wireLen int, a
 			s.buffer(seq, captured, wireLen, ack, ts, fin)
 			return Chunk{}, false
 		}
-		// Picked up mid-stream: start where we are.
-		s.next, s.synced, s.start = seq, true, seq
+		s.SyncAt(seq) // picked up mid-stream: start where we are
 	}
 	if s.ended {
 		return Chunk{}, false
@@ -289,9 +286,7 @@ func (s *Stream) SkipHole() bool {
 	if len(s.ooo) == 0 || s.ended {
 		return false
 	}
-	if !s.synced {
-		s.next, s.synced, s.start = s.ooo[0].seq, true, s.ooo[0].seq
-	}
+	s.SyncAt(s.ooo[0].seq) // data that waited for a SYN that never came
 	if hole := int64(s.ooo[0].seq - s.next); int32(s.ooo[0].seq-s.next) > 0 {
 		s.carry += hole
 		s.budget.GapBytes += uint64(hole)
@@ -381,16 +376,12 @@ func (s *Stream) DeclareLost(verdict HoleVerdict) bool {
 	case HolePackets:
 		s.budget.PacketHoles++
 	}
-	s.holeOpen = false
-	if !s.synced {
-		// The SYN never came: the stream starts at the first data held,
-		// as if picked up mid-stream.
-		s.next, s.synced, s.start = s.ooo[0].seq, true, s.ooo[0].seq
-		return true
-	}
-	if len(s.ooo) > 0 && after(s.ooo[0].seq, s.next) {
+	if !s.synced || len(s.ooo) > 0 && after(s.ooo[0].seq, s.next) {
+		// Up to the first buffered segment (when the SYN never came, the
+		// stream starts there, as if picked up mid-stream).
 		return s.SkipHole()
 	}
+	s.holeOpen = false
 	hole := int64(s.peerAck - s.next)
 	s.carry += hole
 	s.budget.GapBytes += uint64(hole)
