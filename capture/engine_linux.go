@@ -76,11 +76,17 @@ func attachEBPF(src *Live, ports []uint16, log *slog.Logger) error {
 // canLoadBPF reports whether the process holds what loading the eBPF filter
 // needs: CAP_BPF, or CAP_SYS_ADMIN (before Linux 5.8, and as root).
 func canLoadBPF() bool {
+	caps, err := EffectiveCaps()
+	return err == nil && (caps&(1<<unix.CAP_BPF) != 0 || caps&(1<<unix.CAP_SYS_ADMIN) != 0)
+}
+
+// EffectiveCaps returns the calling thread's effective capabilities, bit
+// n for capability n.
+func EffectiveCaps() (uint64, error) {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return false
+		return 0, err
 	}
-	caps := uint64(data[1].Effective)<<32 | uint64(data[0].Effective)
-	return caps&(1<<unix.CAP_BPF) != 0 || caps&(1<<unix.CAP_SYS_ADMIN) != 0
+	return uint64(data[1].Effective)<<32 | uint64(data[0].Effective), nil
 }

@@ -9,23 +9,16 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-)
 
-func effectiveCaps() (uint64, error) {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return 0, err
-	}
-	return uint64(data[1].Effective)<<32 | uint64(data[0].Effective), nil
-}
+	"github.com/xray-capture/xray-capture/capture"
+)
 
 func hasCap(caps uint64, c uint) bool { return caps&(1<<c) != 0 }
 
 // checkCaptureCaps fails with one line when live capture cannot open its
 // socket.
 func checkCaptureCaps() error {
-	caps, err := effectiveCaps()
+	caps, err := capture.EffectiveCaps()
 	if err != nil {
 		return fmt.Errorf("read capabilities: %w", err)
 	}
