@@ -164,8 +164,9 @@ type doc struct {
 			ContentLength int64 `json:"content_length"`
 		} `json:"response"`
 	} `json:"http"`
-	Error bool `json:"error"`
-	Fault bool `json:"fault"`
+	Error       bool           `json:"error"`
+	Fault       bool           `json:"fault"`
+	Annotations map[string]any `json:"annotations"`
 }
 
 // byURL waits for n segments and indexes them by URL.

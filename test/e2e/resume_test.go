@@ -268,7 +268,7 @@ func runResume(t *testing.T, gen, mode string, stop bool) [3]tally {
 func pct(a, b int) float64 { return 100 * float64(a) / float64(max(b, 1)) }
 
 // loadNumber is N of a segment for loadgen's /r<N>.
-func loadNumber(d resumeDoc) (int, bool) {
+func loadNumber(d doc) (int, bool) {
 	path, ok := strings.CutPrefix(d.HTTP.Request.URL, "http://192.0.2.1:"+resumePort+"/r")
 	if !ok {
 		return 0, false
@@ -344,32 +344,18 @@ func summaryLine(stderr string) string {
 	return "(no summary line)"
 }
 
-// resumeDoc is what the checks read of a segment.
-type resumeDoc struct {
-	HTTP struct {
-		Request struct {
-			URL string `json:"url"`
-		} `json:"request"`
-		Response *struct {
-			Status        int   `json:"status"`
-			ContentLength int64 `json:"content_length"`
-		} `json:"response"`
-	} `json:"http"`
-	Annotations map[string]any `json:"annotations"`
-}
-
-func readSegments(t *testing.T, path string) []resumeDoc {
+func readSegments(t *testing.T, path string) []doc {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var docs []resumeDoc
+	var docs []doc
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		var d resumeDoc
+		var d doc
 		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
 			t.Fatalf("--output line is not a segment: %v\n%s", err, sc.Bytes())
 		}
