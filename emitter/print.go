@@ -54,9 +54,13 @@ func (p *Printer) Emit(s *xray.Segment) {
 		b = append(b, '/')
 		b = append(b, s.Outcome...)
 	}
-	b = append(b, ' ')
-	b = strconv.AppendFloat(b, float64(s.End.Sub(s.Start))/float64(time.Millisecond), 'f', 3, 64)
-	b = append(b, "ms "...)
+	if s.InProgress {
+		b = append(b, "/in_progress - "...) // no end, no duration
+	} else {
+		b = append(b, ' ')
+		b = strconv.AppendFloat(b, float64(s.End.Sub(s.Start))/float64(time.Millisecond), 'f', 3, 64)
+		b = append(b, "ms "...)
+	}
 	if s.ContentLength >= 0 {
 		b = strconv.AppendInt(b, s.ContentLength, 10)
 		b = append(b, 'B')

@@ -16,8 +16,11 @@ func TestPrinter(t *testing.T) {
 	p.Emit(s)
 	s.HasResponse, s.Outcome, s.ContentLength = false, "reset", -1
 	p.Emit(s)
+	s.Outcome, s.InProgress = "", true
+	p.Emit(s)
 	want := "21:38:29.554544 192.0.2.2 GET shop.test/cart 200 3.739ms 987B svc\n" +
-		"21:38:29.554544 192.0.2.2 GET shop.test/cart -/reset 3.739ms - svc\n"
+		"21:38:29.554544 192.0.2.2 GET shop.test/cart -/reset 3.739ms - svc\n" +
+		"21:38:29.554544 192.0.2.2 GET shop.test/cart -/in_progress - - svc\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}

@@ -69,7 +69,9 @@ func (m *Summary) Emit(s *xray.Segment) {
 	if s.Fault {
 		r.faults++
 	}
-	r.hist.add(s.End.Sub(s.Start))
+	if !s.InProgress { // no end: no latency
+		r.hist.add(s.End.Sub(s.Start))
+	}
 }
 
 // Print writes the table, busiest routes first.

@@ -194,6 +194,10 @@ func (p *Parser) InvalidReason() Reason { return p.reason }
 // message is not complete yet.
 func (p *Parser) InMessage() bool { return p.inMessage }
 
+// Resyncing reports whether the parser is skipping bytes to find a start
+// line: what it consumes now belongs to no message it can read.
+func (p *Parser) Resyncing() bool { return p.st == stResync }
+
 // Offset is the stream offset of the next byte to be fed.
 func (p *Parser) Offset() int64 { return p.offset }
 

@@ -9,9 +9,15 @@ import (
 	"github.com/xray-capture/xray-capture/xray"
 )
 
+// outcomeInProgress, given to emit as the outcome, sends an in-progress
+// segment: the capture stopped before the exchange ended. It is not an
+// annotation.
+const outcomeInProgress = "in_progress"
+
 // emit builds the segment for request r and hands it to the sink. resp is
-// nil for a request that got no answer; outcome is the capture_outcome
-// annotation ("" for a complete exchange).
+// nil for a request that got no answer (or no answer yet); outcome is the
+// capture_outcome annotation ("" for a complete exchange), or
+// outcomeInProgress.
 func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time.Time, outcome string) {
 	if r.deferSample {
 		t.sampleLate(r)
@@ -39,16 +45,17 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 	s.Method = r.get(r.method)
 	t.urlBuf = appendURL(t.urlBuf[:0], r, c)
 	s.URL = t.urlBuf
-	s.UserAgent = nil
-	if r.hasUA {
-		s.UserAgent = r.get(r.ua)
-	}
+	s.UserAgent, s.HasUserAgent = r.get(r.ua), r.hasUA
 	s.XForwardedFor = false
 	if xff := r.get(r.xff); r.hasXFF && len(xff) > 0 {
 		s.ClientIP, s.XForwardedFor = xff, true
 	} else {
 		t.ipBuf = c.clientIP.Unmap().AppendTo(t.ipBuf[:0])
 		s.ClientIP = t.ipBuf
+	}
+	s.InProgress = outcome == outcomeInProgress
+	if s.InProgress {
+		outcome = ""
 	}
 	s.HasResponse = resp != nil
 	s.Error, s.Throttle, s.Fault = false, false, false
@@ -58,6 +65,8 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 		switch {
 		case resp.ContentLength >= 0:
 			s.ContentLength = resp.ContentLength
+		case s.InProgress:
+			// The body had not ended: its length is not known.
 		case resp.Chunked || resp.CloseDelim:
 			s.ContentLength = resp.BodyBytes
 		}
@@ -71,7 +80,8 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 		}
 	} else {
 		s.Status = 0
-		s.Fault = true
+		// Unanswered is the app's fault; not answered yet is nobody's.
+		s.Fault = !s.InProgress
 	}
 	s.Outcome = outcome
 	s.Resync = r.resync

@@ -39,8 +39,11 @@ type conn struct {
 	resetBlind     bool   // the RST acknowledged nothing: it waits MaxHoleAge
 	clientISN      uint32 // the client SYN's sequence number (with sawClientSYN)
 	sawClientSYN   bool
-	older, newer   *conn // the LRU list, most recently seen first
-	released       bool  // back on the free list
+	// ackless: a data packet came without the ACK flag, so acknowledgement
+	// numbers prove nothing on c: no ACK judgement, no anchor.
+	ackless      bool
+	older, newer *conn // the LRU list, most recently seen first
+	released     bool  // back on the free list
 
 	// What the ACK anchor (pairing.go) needs to know.
 	lossSerial      uint32 // step losses on the client's side so far

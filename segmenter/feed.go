@@ -119,8 +119,12 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 			}
 			feed = b[:next-pos]
 		}
+		skipping := c.resp.Resyncing()
 		n, ev := c.resp.Feed(feed, ch.TS)
 		b = b[n:]
+		if skipping && n > 0 {
+			t.mayBeAnswered(c)
+		}
 		c.respLastTS = ch.TS
 		c.respEndSeq = ch.Seq + uint32(c.resp.Offset()-base)
 		if ev&httpparse.Headers != 0 {

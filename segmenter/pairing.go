@@ -146,7 +146,7 @@ func judgeResponse(c *conn) responseVerdict {
 	switch {
 	case c.queue.len() == 0:
 		return noRequestQueued
-	case !after(c.respAck, c.queue.front().seq):
+	case !c.ackless && !after(c.respAck, c.queue.front().seq):
 		return answersUnseenRequest
 	case c.queue.front().uncertain:
 		return answersUncertain
@@ -388,8 +388,8 @@ const maxHeld = 16
 // those after it become certain, and pairing goes on, held until the
 // anchor is confirmed.
 func (t *Tracker) anchor(c *conn) bool {
-	if t.cfg.Pairing != PairingResync || c.confirm.active {
-		return false
+	if t.cfg.Pairing != PairingResync || c.confirm.active || c.ackless {
+		return false // an anchor is proven by acknowledgements only
 	}
 	s := c.respStartSeq
 	for i := range c.queue.len() {
@@ -528,6 +528,15 @@ func (t *Tracker) popUnsent(c *conn) {
 	c.queue.popFront()
 }
 
+// mayBeAnswered follows server bytes that no parsed response accounts for
+// (skipped while looking for a start line): any of them may have answered
+// a queued request, which therefore can no longer be called unanswered.
+func (t *Tracker) mayBeAnswered(c *conn) {
+	for i := range c.queue.len() {
+		c.queue.at(i).noOrphan = true
+	}
+}
+
 // orphanQueue sends the queued requests as unanswered, those a response
 // may have answered (noOrphan) excepted: they are counted as unpaired.
 func (t *Tracker) orphanQueue(c *conn, end time.Time, outcome string) {
@@ -545,6 +554,33 @@ func (t *Tracker) orphanQueue(c *conn, end time.Time, outcome string) {
 		}
 		c.queue.popFront()
 	}
+}
+
+// sendInProgress sends the requests still queued when the input ends as
+// in-progress segments: started, not finished when the capture stopped. A
+// response already begun lends them its status. Requests a response may
+// have answered (noOrphan) are counted as unpaired instead.
+func (t *Tracker) sendInProgress(c *conn) {
+	for c.queue.len() > 0 {
+		r := c.queue.front()
+		switch {
+		case r.timedOut:
+		case r.noOrphan:
+			t.Stats.UnpairedRequests++
+			t.popUnsent(c)
+			continue
+		default:
+			t.Stats.InFlightAtEnd++
+			var resp *httpparse.Message
+			if c.answer == answerPaired {
+				resp = c.resp.Message()
+			}
+			c.answer = answerNone
+			t.emit(c, r, resp, t.now, outcomeInProgress)
+		}
+		c.queue.popFront()
+	}
+	c.answer = answerNone
 }
 
 // endConn finishes a connection that was reset or closed on both sides.

@@ -62,7 +62,9 @@ type Stats struct {
 	// Resume after a loss (docs/pairing.md): anchors found, exchanges
 	// released once confirmed, exchanges dropped unconfirmed.
 	ResyncAnchors, ResyncConfirmed, ResyncUnconfirmed uint64
-	InFlightAtEnd                                     uint64 // requests still waiting when the input ended
+	// InFlightAtEnd: requests still waiting when the input ended, sent as
+	// in-progress segments (when sampled).
+	InFlightAtEnd uint64
 
 	RequestParseErrors  [httpparse.NumReasons]uint64
 	ResponseParseErrors [httpparse.NumReasons]uint64
@@ -143,7 +145,7 @@ var table = []row{
 	{"ResyncAnchors", "resync_anchors", "resync_total{step=anchored}", helpResync, counter},
 	{"ResyncConfirmed", "resync_confirmed", "resync_total{step=confirmed}", helpResync, counter},
 	{"ResyncUnconfirmed", "resync_unconfirmed", "unpaired_total{reason=resync_unconfirmed}", helpUnpaired, drop},
-	{"InFlightAtEnd", "in_flight_at_end", "unpaired_total{reason=in_flight_at_end}", helpUnpaired, drop},
+	{"InFlightAtEnd", "in_flight_at_end", "unanswered_requests_total{outcome=in_progress}", helpUnanswered, counter},
 	{"OutOfOrder", "out_of_order_segments", "reassembly_segments_total{kind=out_of_order}", helpReassembly, counter},
 	{"Retransmitted", "retransmitted_segments", "reassembly_segments_total{kind=retransmitted}", helpReassembly, counter},
 	{"ReassemblyOverflows", "reassembly_overflows", "evictions_total{bound=reassembly_buffer}", helpEvictions, drop},
@@ -160,7 +162,7 @@ var table = []row{
 const (
 	helpNotTraced   = "Frames not traced, by reason."
 	helpEvictions   = "State given up because a bound was reached, by bound."
-	helpUnanswered  = "Requests without a response, by outcome."
+	helpUnanswered  = "Requests without a (complete) response, by outcome; in_progress: still waiting when the capture stopped."
 	helpSampled     = "Requests sampled, by what decided."
 	helpNotSampled  = "Requests not sampled, by what decided."
 	helpUnpaired    = "Requests or responses not paired, by reason."

@@ -115,7 +115,7 @@ func TestDrops(t *testing.T) {
 	}
 	want := []string{"ip_fragments", "malformed_frames", "unknown_link_type", "connections_evicted",
 		"header_buffers_evicted", "unpaired_requests", "unpaired_responses", "response_before_request",
-		"late_responses", "pending_overflow", "resync_unconfirmed", "in_flight_at_end", "reassembly_overflows", "gap_bytes"}
+		"late_responses", "pending_overflow", "resync_unconfirmed", "reassembly_overflows", "gap_bytes"}
 	if !slices.Equal(drops, want) {
 		t.Errorf("drops %v\nwant %v", drops, want)
 	}

@@ -237,6 +237,17 @@ func (t *Tracker) HandlePacket(p *capture.Packet) {
 	t.touch(c)
 	syn := p.Flags&capture.FlagSYN != 0
 	fin := p.Flags&capture.FlagFIN != 0
+	ack := p.Ack
+	if p.Flags&(capture.FlagACK|capture.FlagSYN|capture.FlagRST) == 0 {
+		// No acknowledgement (crafted or broken captures): its number is
+		// noise. It gates nothing, and ACKs prove nothing on c from now on.
+		c.ackless = true
+		if toServer {
+			ack = c.down.Delivered()
+		} else {
+			ack = c.up.Delivered()
+		}
+	}
 	if p.Flags&capture.FlagACK != 0 {
 		// What one side acknowledged of the other's bytes is a hole in the
 		// other direction until those bytes are delivered. A stream not
@@ -269,14 +280,14 @@ func (t *Tracker) HandlePacket(p *capture.Packet) {
 	case p.Flags&capture.FlagRST != 0:
 		t.onReset(c, p, toServer)
 	case toServer:
-		if ch, ok := c.up.Push(p.Seq, syn, fin, p.Payload, p.PayloadLen, p.Ack, p.Timestamp); ok {
+		if ch, ok := c.up.Push(p.Seq, syn, fin, p.Payload, p.PayloadLen, ack, p.Timestamp); ok {
 			t.feedUp(c, ch)
 		}
 		t.drainUp(c)
 		t.drainGatedDown(c)
 	default:
 		t.gateDown(c)
-		if ch, ok := c.down.Push(p.Seq, syn, fin, p.Payload, p.PayloadLen, p.Ack, p.Timestamp); ok {
+		if ch, ok := c.down.Push(p.Seq, syn, fin, p.Payload, p.PayloadLen, ack, p.Timestamp); ok {
 			t.feedDown(c, ch)
 		}
 		t.drainDown(c)
@@ -412,7 +423,7 @@ func (t *Tracker) Advance(now time.Time) {
 
 // Close ends the input: every connection is flushed, oldest first,
 // requests older than the response timeout are sent as timeouts and the
-// rest are counted as in flight. now is the time of the last packet (or the
+// rest as in-progress segments. now is the time of the last packet (or the
 // wall clock, live).
 func (t *Tracker) Close(now time.Time) {
 	if now.After(t.now) {
@@ -426,12 +437,8 @@ func (t *Tracker) Close(now time.Time) {
 			continue
 		}
 		t.timeoutRequests(c)
-		for c.queue.len() > 0 {
-			if !c.queue.front().timedOut {
-				t.Stats.InFlightAtEnd++
-			}
-			t.popUnsent(c)
-		}
+		t.settleAnchor(c, false) // unconfirmed at the end: what it held stays unproven
+		t.sendInProgress(c)
 		t.release(c)
 	}
 	t.SyncStats()

@@ -142,6 +142,9 @@ func summary(docs []map[string]any) []string {
 				s += " resync"
 			}
 		}
+		if d["in_progress"] == true {
+			s += " in_progress"
+		}
 		out = append(out, s)
 	}
 	return out
@@ -285,11 +288,17 @@ func TestOrphans(t *testing.T) {
 	f.send(true, "", 0) // a keep-alive probe a minute later drives the clock
 	f.send(true, req("/pending"), 0)
 	tr.Close(f.ts)
-	check(t, sink, "/reset - reset", "/closed - closed", "/slow 200 closed", "/timeout - timeout")
+	check(t, sink, "/reset - reset", "/closed - closed", "/slow 200 closed", "/timeout - timeout", "/pending - in_progress")
 	if tr.Stats.InFlightAtEnd != 1 || tr.Stats.OrphanTimeout != 1 || tr.Stats.OrphanReset != 1 || tr.Stats.OrphanClosed != 1 {
 		t.Errorf("stats %+v", tr.Stats)
 	}
 	for _, d := range sink.docs {
+		if d["in_progress"] == true {
+			if d["fault"] != nil || d["end_time"] != nil {
+				t.Errorf("in-progress segment with a fault or an end: %v", d)
+			}
+			continue
+		}
 		if _, ok := d["http"].(map[string]any)["response"]; !ok && d["fault"] != true {
 			t.Errorf("unanswered request without fault: %v", d)
 		}

@@ -16,8 +16,12 @@ type Segment struct {
 	ParentID []byte   // 16 hex or empty
 
 	Start, End time.Time
+	// InProgress: the request had no end when the capture stopped; the
+	// document has "in_progress":true and no end_time.
+	InProgress bool
 
 	Method, URL, UserAgent, ClientIP []byte
+	HasUserAgent                     bool // the header was sent, maybe empty: user_agent is then ""
 	XForwardedFor                    bool
 
 	HasResponse   bool
@@ -50,8 +54,12 @@ func (s *Segment) AppendJSON(dst []byte) []byte {
 	dst = append(dst, s.TraceID[:]...)
 	dst = append(dst, `","start_time":`...)
 	dst = appendTime(dst, s.Start)
-	dst = append(dst, `,"end_time":`...)
-	dst = appendTime(dst, s.End)
+	if s.InProgress {
+		dst = append(dst, `,"in_progress":true`...)
+	} else {
+		dst = append(dst, `,"end_time":`...)
+		dst = appendTime(dst, s.End)
+	}
 	if len(s.ParentID) > 0 {
 		dst = append(dst, `,"parent_id":"`...)
 		dst = append(dst, s.ParentID...)
@@ -61,7 +69,7 @@ func (s *Segment) AppendJSON(dst []byte) []byte {
 	dst = appendString(dst, s.Method)
 	dst = append(dst, `,"url":`...)
 	dst = appendString(dst, s.URL)
-	if len(s.UserAgent) > 0 {
+	if s.HasUserAgent {
 		dst = append(dst, `,"user_agent":`...)
 		dst = appendString(dst, s.UserAgent)
 	}

@@ -1,6 +1,7 @@
 package xray
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func TestSegmentJSON(t *testing.T) {
 	s := Segment{
 		Name: []byte("svc"), ParentID: []byte("53995c3f42cd8ad8"),
 		Start: time.Unix(1700000000, 123456789), End: time.Unix(1700000001, 5000),
-		Method: []byte("GET"), URL: []byte("http://h/\"q\"\\\x01\xff\xe2\x82\xac"), UserAgent: []byte("UA\t1"),
+		Method: []byte("GET"), URL: []byte("http://h/\"q\"\\\x01\xff\xe2\x82\xac"), UserAgent: []byte("UA\t1"), HasUserAgent: true,
 		ClientIP: []byte("203.0.113.7"), XForwardedFor: true, HasResponse: true, Status: 429, ContentLength: 0,
 		Error: true, Throttle: true, SDKVersion: "1.2.3", Outcome: "closed", CaptureGap: true, Resync: true,
 	}
@@ -56,10 +57,31 @@ func TestSegmentJSON(t *testing.T) {
 	}
 }
 
+// An empty User-Agent header is recorded as "" (as the Python SDK does);
+// an in-progress segment has in_progress instead of end_time.
+func TestSegmentJSONEmptyUserAgentInProgress(t *testing.T) {
+	s := Segment{Name: []byte("svc"), Start: time.Unix(1700000000, 0), End: time.Unix(1700000009, 0),
+		Method: []byte("GET"), URL: []byte("http://h/"), HasUserAgent: true, ClientIP: []byte("192.0.2.1"),
+		InProgress: true, ContentLength: -1, SDKVersion: "v"}
+	copy(s.ID[:], "0123456789abcdef")
+	copy(s.TraceID[:], "1-5759e988-bd862e3fe1be46a994272793")
+	want := `{"name":"svc","id":"0123456789abcdef","trace_id":"1-5759e988-bd862e3fe1be46a994272793",` +
+		`"start_time":1700000000.000000,"in_progress":true,` +
+		`"http":{"request":{"method":"GET","url":"http://h/","user_agent":"","client_ip":"192.0.2.1"}},` +
+		`"aws":{"xray":{"sdk":"xray-capture","sdk_version":"v"}}}`
+	if b := s.AppendJSON(nil); string(b) != want {
+		t.Errorf("JSON\n got %s\nwant %s", b, want)
+	}
+	s.HasUserAgent = false
+	if b := s.AppendJSON(nil); bytes.Contains(b, []byte("user_agent")) {
+		t.Errorf("user_agent without the header: %s", b)
+	}
+}
+
 // BenchmarkAppendJSON encodes a typical segment: the encoder alone.
 func BenchmarkAppendJSON(b *testing.B) {
 	s := &Segment{Name: []byte("shop"), Method: []byte("GET"), URL: []byte("http://shop.example/api/items"),
-		UserAgent: []byte("Mozilla/5.0 (X11; Linux x86_64)"), ClientIP: []byte("203.0.113.7"), XForwardedFor: true,
+		UserAgent: []byte("Mozilla/5.0 (X11; Linux x86_64)"), HasUserAgent: true, ClientIP: []byte("203.0.113.7"), XForwardedFor: true,
 		HasResponse: true, Status: 200, ContentLength: 13, SDKVersion: "bench",
 		Start: time.Unix(1700000000, 123456000), End: time.Unix(1700000000, 125456000)}
 	copy(s.ID[:], "0123456789abcdef")

@@ -1,0 +1,90 @@
+package segmenter
+
+import (
+	"testing"
+	"time"
+
+	"github.com/xray-capture/xray-capture/capture"
+)
+
+// Outcomes (closed, reset, timeout) say the server never answered: each
+// needs the same proof as a pair. These tests are the paths that once gave
+// one without it, and the end of the input (in-progress segments).
+
+func TestSkippedServerBytesAreNoProofOfSilence(t *testing.T) {
+	// After a lost response head the parser skips server bytes until a
+	// start line; an HTTP/1.0 answer glued to the end of the damaged body is
+	// skipped too. The server's FIN then does not prove /2 unanswered.
+	tr, sink := newTrackerWith(t, func(c *Config) { c.Pairing = PairingStrict })
+	c := newConv(t, tr, 42001)
+	c.send(true, req("/1"), 0)
+	c.packet(false, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n", 0) // lost
+	c.send(false, "abcdef", 0)
+	c.age()
+	c.send(true, "GET /2 HTTP/1.0\r\n\r\n", 0)
+	c.send(false, "HTTP/1.0 200 OK\r\n\r\nbody", 0)
+	c.send(false, "", capture.FlagFIN)
+	c.send(true, "", capture.FlagFIN)
+	check(t, sink)
+	if tr.Stats.OrphanClosed != 0 || tr.Stats.UnpairedRequests != 2 {
+		t.Errorf("stats %+v", tr.Stats)
+	}
+}
+
+func TestResponseWithoutACKIsPairedByPosition(t *testing.T) {
+	// Packets without the ACK flag carry no acknowledgement: the response
+	// cannot be judged sent before the request, nor anchor anything.
+	tr, sink := newTracker(t)
+	c := newConv(t, tr, 42002)
+	c.send(true, req("/1"), 0)
+	p := c.packet(false, "HTTP/1.0 200 OK\r\n\r\nbody", 0)
+	p.Flags, p.Ack = 0, 0
+	handle(t, tr, &p)
+	c.send(false, "", capture.FlagFIN)
+	c.send(true, "", capture.FlagFIN)
+	check(t, sink, "/1 200")
+	if tr.Stats.ResponseBeforeRequest != 0 {
+		t.Errorf("stats %+v", tr.Stats)
+	}
+}
+
+func TestInProgressAtTheEnd(t *testing.T) {
+	tr, sink := newTracker(t)
+	c := newConv(t, tr, 42003)
+	c.send(true, req("/done"), 0)
+	c.send(false, resp(200, "ok"), 0)
+	c.send(true, req("/waiting"), 0)
+	d := newConv(t, tr, 42004)
+	d.send(true, req("/streaming"), 0)
+	d.send(false, "HTTP/1.1 206 Partial\r\nContent-Length: 100\r\n\r\nfirst bytes", 0)
+	tr.Close(d.ts)
+	check(t, sink, "/done 200", "/waiting - in_progress", "/streaming 206 in_progress")
+	if tr.Stats.InFlightAtEnd != 2 || tr.Stats.OrphanClosed+tr.Stats.OrphanTimeout != 0 {
+		t.Errorf("stats %+v", tr.Stats)
+	}
+	for _, doc := range sink.docs[1:] {
+		if doc["end_time"] != nil || doc["fault"] != nil {
+			t.Errorf("in-progress segment with an end or a fault: %v", doc)
+		}
+	}
+	if r := sink.docs[2]["http"].(map[string]any)["response"].(map[string]any); r["content_length"] != 100.0 {
+		t.Errorf("in-progress response %v: the header's length is known", r)
+	}
+}
+
+func TestInProgressNotSentWhenAnAnswerMayHaveCome(t *testing.T) {
+	// /2's answer may be among the skipped bytes: not in progress, unpaired.
+	tr, sink := newTrackerWith(t, func(c *Config) { c.Pairing = PairingStrict })
+	c := newConv(t, tr, 42005)
+	c.send(true, req("/1"), 0)
+	c.packet(false, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n", 0) // lost
+	c.send(false, "abcdef", 0)
+	c.age()
+	c.send(true, req("/2"), 0)
+	c.send(false, "xyz"+resp(200, "b"), 0)
+	tr.Close(c.ts.Add(time.Second))
+	check(t, sink)
+	if tr.Stats.InFlightAtEnd != 0 {
+		t.Errorf("stats %+v", tr.Stats)
+	}
+}
