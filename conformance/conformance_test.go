@@ -66,6 +66,7 @@ func mix() []request {
 		{conn: "a", method: "POST", target: "/status/201", body: "a=1&b=2", headers: []string{"User-Agent: curl/8.5.0", "Content-Type: application/x-www-form-urlencoded"}},
 		{conn: "a", method: "PUT", target: "/put", body: "put body", headers: []string{"User-Agent: curl/8.5.0"}},
 		{conn: "a", method: "DELETE", target: "/status/204"},
+		{conn: "a", method: "GET", target: "/empty-user-agent", headers: []string{"User-Agent: "}},
 		{conn: "a", method: "HEAD", target: "/head"},
 		{method: "GET", target: "/a%20b/%E2%82%AC/c?q=1&secret=2"},
 		{method: "GET", target: "/search?q=x%20y", headers: []string{"User-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"}},
