@@ -39,6 +39,10 @@ type conn struct {
 	resetBlind     bool   // the RST acknowledged nothing: it waits MaxHoleAge
 	clientISN      uint32 // the client SYN's sequence number (with sawClientSYN)
 	sawClientSYN   bool
+	// Client SYNs with other initial sequence numbers, waiting for the
+	// server to answer one of them (the last few, a ring).
+	synCandidates  [4]uint32
+	nSynCandidates uint32
 	// ackless: a data packet came without the ACK flag, so acknowledgement
 	// numbers prove nothing on c: no ACK judgement, no anchor.
 	ackless      bool
@@ -77,12 +81,28 @@ func (t *Tracker) connFor(key connKey, p *capture.Packet, toServer bool) *conn {
 	}
 	if c != nil && syn && toServer && p.Flags&capture.FlagACK == 0 &&
 		(!c.sawClientSYN || p.Seq != c.clientISN) {
-		// A client SYN with a new initial sequence number: the client
-		// opened a new connection on the same four-tuple, so the old one
-		// ended, though its end was not captured. What it held cannot be
-		// called answered or unanswered.
-		t.Stats.ReusedTuples++
-		t.retire(c)
+		// A client SYN with another initial sequence number: a retried
+		// handshake, a scanner, a flood, or a new connection on the same
+		// four-tuple. Only the one the server answers counts: it waits.
+		t.Stats.RepeatedSYNs++
+		c.synCandidates[c.nSynCandidates%uint32(len(c.synCandidates))] = p.Seq
+		c.nSynCandidates++
+		return nil
+	}
+	if c != nil && syn && !toServer && p.Flags&capture.FlagACK != 0 && c.sawClientSYN && p.Ack-1 != c.clientISN &&
+		(c.handshakeOnly() || c.isSynCandidate(p.Ack-1)) {
+		// The server answered another SYN than the one kept: that
+		// handshake is the connection.
+		if c.handshakeOnly() {
+			t.release(c)
+			t.Stats.Connections-- // the same attempt, counted again below
+		} else {
+			// A new connection on the four-tuple: the old one ended, though
+			// its end was not captured. What it held cannot be called
+			// answered or unanswered.
+			t.Stats.ReusedTuples++
+			t.retire(c)
+		}
 		c = nil
 	}
 	if c != nil {
@@ -98,6 +118,21 @@ func (t *Tracker) connFor(key connKey, p *capture.Packet, toServer bool) *conn {
 		t.retire(t.oldest)
 	}
 	return t.newConn(key, p, toServer, syn)
+}
+
+// handshakeOnly reports whether nothing but the handshake was seen on c.
+func (c *conn) handshakeOnly() bool {
+	return c.req.Offset() == 0 && !c.req.InMessage() && c.resp.Offset() == 0 && !c.resp.InMessage() &&
+		c.queue.len() == 0 && c.up.Quiet() && c.down.Quiet()
+}
+
+func (c *conn) isSynCandidate(isn uint32) bool {
+	for i := range min(int(c.nSynCandidates), len(c.synCandidates)) {
+		if c.synCandidates[i] == isn {
+			return true
+		}
+	}
+	return false
 }
 
 // retire releases a connection whose end was not captured: what the

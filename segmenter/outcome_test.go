@@ -88,3 +88,51 @@ func TestInProgressNotSentWhenAnAnswerMayHaveCome(t *testing.T) {
 		t.Errorf("stats %+v", tr.Stats)
 	}
 }
+
+// synConv is a conversation whose handshake the test writes itself.
+func synConv(t *testing.T, tr *Tracker, port uint16, isn uint32) *conv {
+	return &conv{tb: t, t: tr, cport: port, cseq: isn, sseq: 5000, ts: time.Unix(1700000000, 0)}
+}
+
+func (c *conv) syn(isn uint32) {
+	c.ts = c.ts.Add(time.Millisecond)
+	p := capture.Packet{Timestamp: c.ts, Flags: capture.FlagSYN, SrcIP: clientIP, DstIP: serverIP, SrcPort: c.cport, DstPort: 80, Seq: isn}
+	handle(c.tb, c.t, &p)
+}
+
+func TestRepeatedSYNsTheAnsweredHandshakeCounts(t *testing.T) {
+	tr, sink := newTracker(t)
+	// The first SYN is the one answered; a second with another ISN follows.
+	a := synConv(t, tr, 42101, 1000)
+	a.syn(1000)
+	a.syn(777777)
+	a.cseq = 1001
+	a.send(false, "", capture.FlagSYN|capture.FlagACK)
+	a.send(true, req("/first-answered"), 0)
+	a.send(false, resp(200, "a"), 0)
+
+	// A flood of SYNs with random ISNs in front of the real one.
+	b := synConv(t, tr, 42102, 2000)
+	for i := range uint32(6) {
+		b.syn(90000 + i*1000)
+	}
+	b.syn(2000)
+	b.cseq = 2001
+	b.send(false, "", capture.FlagSYN|capture.FlagACK)
+	b.send(true, req("/after-flood"), 0)
+	b.send(false, resp(201, "b"), 0)
+
+	// A spoofed SYN inside an established connection: the server answers
+	// it with a challenge ACK, not a SYN-ACK; the connection goes on.
+	c := newConv(t, tr, 42103)
+	c.send(true, req("/before"), 0)
+	c.send(false, resp(202, "c"), 0)
+	c.syn(4242)
+	c.send(true, req("/after-spoof"), 0)
+	c.send(false, resp(203, "d"), 0)
+
+	check(t, sink, "/first-answered 200", "/after-flood 201", "/before 202", "/after-spoof 203")
+	if tr.Stats.RepeatedSYNs != 8 || tr.Stats.ReusedTuples != 0 || tr.Stats.Connections != 3 {
+		t.Errorf("stats %+v", tr.Stats)
+	}
+}

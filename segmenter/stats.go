@@ -33,6 +33,9 @@ type Stats struct {
 	// ReusedTuples: connections ended by a client SYN with a new initial
 	// sequence number on their four-tuple (their own end was not captured).
 	ReusedTuples uint64
+	// RepeatedSYNs: client SYNs with another initial sequence number on a
+	// four-tuple already tracked; only one the server answers counts.
+	RepeatedSYNs uint64
 
 	Requests      uint64 // request header blocks parsed
 	Responses     uint64 // final responses parsed
@@ -124,6 +127,7 @@ var table = []row{
 	{"HeaderEvictions", "header_buffers_evicted", "evictions_total{bound=header_buffer}", helpEvictions, drop},
 	{"Upgraded", "upgraded", "connections_upgraded_total", "Connections that switched protocol (101, CONNECT), no longer parsed.", counter},
 	{"ReusedTuples", "reused_tuples", "connections_reused_tuple_total", "Connections ended by a client SYN with a new initial sequence number on their four-tuple.", counter},
+	{"RepeatedSYNs", "repeated_syns", "repeated_syns_total", "Client SYNs with another initial sequence number on a four-tuple already tracked (retries, scanners, floods); the handshake the server answers is the one that counts.", counter},
 	{"Requests", "requests", "requests_total", "HTTP requests parsed.", counter},
 	{"Responses", "responses", "responses_total", "Final HTTP responses parsed.", counter},
 	{"Informational", "informational_responses", "informational_responses_total", "1xx HTTP responses other than 101 parsed.", counter},
