@@ -247,9 +247,12 @@ func (p *Parser) Feed(b []byte, ts time.Time) (n int, ev Event) {
 // It returns inStep when the parser stayed in step: the gap fell inside a
 // body whose length is known (or ends with the connection), so the message
 // goes on and carries Gap; done when the gap took the body's last bytes, so
-// the message is complete now. Otherwise the parser drops the message, looks
-// for the next start line, and returns false: whole messages may have been
-// in the gap.
+// the message is complete now. done without inStep: the gap took the last
+// bytes of a Content-Length body and more; the message is complete (with
+// Gap), but whole messages may have followed it in the gap, and the parser
+// looks for the next start line. Otherwise the parser drops the message,
+// looks for the next start line, and returns false: whole messages may
+// have been in the gap.
 func (p *Parser) Gap(n int64) (inStep, done bool) {
 	if p.hbufStale {
 		p.hbuf, p.hbufStale = p.hbuf[:0], false
@@ -270,6 +273,19 @@ func (p *Parser) Gap(n int64) (inStep, done bool) {
 			}
 			return true, false
 		}
+		if p.st == stBodyLen {
+			// The body ended in the gap: the message is complete. What
+			// follows it is not known; a gap running past it by fewer bytes
+			// than a whole message ends inside the next one, so the next
+			// line is no start line.
+			over := n - p.remaining
+			p.msg.BodyBytes += p.remaining
+			p.remaining = 0
+			p.msg.Gap = true
+			p.finish()
+			p.toResync(over >= p.smallestMessage())
+			return false, true
+		}
 	case stBodyClose:
 		p.msg.BodyBytes += n
 		p.msg.Gap = true
@@ -281,6 +297,17 @@ func (p *Parser) Gap(n int64) (inStep, done bool) {
 	// candidate start line.
 	p.toResync(true)
 	return false, false
+}
+
+// smallestMessage is the fewest bytes a whole message of the parser's kind
+// can take: a status line "HTTP/1.1 200" and two line ends; for requests, a
+// one-letter method and a target with two line ends. A gap shorter than
+// that cannot hide one.
+func (p *Parser) smallestMessage() int64 {
+	if p.kind == Response {
+		return int64(len("HTTP/1.1 200\n\n"))
+	}
+	return int64(len("G /\n\n"))
 }
 
 // Close tells the parser the stream ended. A body delimited by the end of

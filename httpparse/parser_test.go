@@ -271,3 +271,38 @@ func BenchmarkParseKeepAlive(b *testing.B) {
 		resp.Feed(respBytes[n:], ts)
 	}
 }
+
+func TestGapPastContentLengthBody(t *testing.T) {
+	// feed gives b to p whole and returns every event it reached.
+	feed := func(p *Parser, b []byte) (all Event) {
+		for len(b) > 0 {
+			n, ev := p.Feed(b, time.Time{})
+			all |= ev
+			b = b[n:]
+			if ev == 0 && n == 0 {
+				break
+			}
+		}
+		return all
+	}
+	for _, tc := range []struct {
+		over        int64
+		lineStartOK bool
+	}{{3, false}, {13, false}, {14, true}, {500, true}} {
+		p := New(Response, DefaultLimits)
+		if ev := feed(p, []byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123")); ev != Headers {
+			t.Fatalf("event %v", ev)
+		}
+		inStep, done := p.Gap(6 + tc.over)
+		m := p.Message()
+		if inStep || !done || !m.Gap || m.BodyBytes != 10 || m.Status != 200 || !p.Resyncing() {
+			t.Errorf("over %d: inStep %v done %v msg %+v", tc.over, inStep, done, m)
+		}
+		// Right after a gap shorter than a message, a start line is the
+		// damaged message's, not a new one.
+		ev := feed(p, []byte("HTTP/1.1 204 No Content\r\n\r\n"))
+		if got := ev&Headers != 0; got != tc.lineStartOK {
+			t.Errorf("over %d: start line right after the gap taken: %v", tc.over, got)
+		}
+	}
+}

@@ -36,10 +36,12 @@ func (t *Tracker) feedUp(c *conn, ch reassembly.Chunk) {
 	if ch.Gap > 0 {
 		c.upGapSinceReq = true
 		inMessage := c.req.InMessage()
-		if inStep, _ := c.req.Gap(ch.Gap); !inStep {
-			t.markOutOfStep(c, lossRequestGap)
-		} else if inMessage && c.queue.len() > 0 {
+		inStep, done := c.req.Gap(ch.Gap)
+		if (inStep || done) && inMessage && c.queue.len() > 0 {
 			c.queue.back().gap = true
+		}
+		if !inStep {
+			t.markOutOfStep(c, lossRequestGap)
 		}
 	}
 	base := c.req.Offset()
@@ -84,6 +86,13 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 	}
 	if ch.Gap > 0 {
 		switch inStep, done := c.resp.Gap(ch.Gap); {
+		case !inStep && done:
+			// The response's body ended in the gap: its header named its
+			// request, so this pair is certain; what followed it in the gap
+			// is not known.
+			t.onResponseEvent(c, httpparse.Done, c.respLastTS)
+			t.markOutOfStep(c, lossResponseGap)
+			t.unsettleQueue(c)
 		case !inStep:
 			// Whole responses may have been lost: no queued request can be
 			// paired by position any more.

@@ -136,3 +136,21 @@ func TestRepeatedSYNsTheAnsweredHandshakeCounts(t *testing.T) {
 		t.Errorf("stats %+v", tr.Stats)
 	}
 }
+
+func TestGapPastTheBodyKeepsTheCertainPair(t *testing.T) {
+	// The header (with Content-Length) came before the gap: the pair is
+	// certain, though the gap ran past the body into the next response.
+	tr, sink := newTracker(t)
+	c := newConv(t, tr, 42201)
+	c.send(true, req("/big")+req("/next"), 0)
+	c.send(false, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123", 0)
+	c.packet(false, "456789HTTP/1.1 2", 0) // lost: the body's end and the next head's start
+	c.send(false, "04 No Content\r\n\r\n", 0)
+	c.age()
+	c.send(true, "", capture.FlagFIN)
+	c.send(false, "", capture.FlagFIN)
+	check(t, sink, "/big 200 gap")
+	if tr.Stats.UnpairedRequests != 1 || tr.Stats.GapSegments != 1 {
+		t.Errorf("stats %+v", tr.Stats)
+	}
+}
