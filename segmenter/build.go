@@ -85,6 +85,7 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 	}
 	s.Outcome = outcome
 	s.Resync = r.resync
+	s.Tunnelled = r.tunnelled
 	s.CaptureGap = r.gap || resp != nil && resp.Gap
 	if s.CaptureGap {
 		t.Stats.GapSegments++

@@ -27,18 +27,22 @@ type conn struct {
 	lastSeen               time.Time
 	// outOfStep: pairing lost its certainty (and why); new requests are
 	// queued as uncertain. Zero while in step.
-	outOfStep      stepLoss
-	upgraded       bool
-	finUp, finDown bool
-	answer         answerState
-	respAck        uint32    // ACK of the packet where the current response began
-	respLastTS     time.Time // capture time of the last response bytes seen
-	midstream      bool      // picked up without the client's SYN
-	resetPending   bool      // a RST came; it ends c once no server byte is missing
-	resetAt        time.Time
-	resetBlind     bool   // the RST acknowledged nothing: it waits MaxHoleAge
-	clientISN      uint32 // the client SYN's sequence number (with sawClientSYN)
-	sawClientSYN   bool
+	outOfStep stepLoss
+	upgraded  bool
+	tunnel    tunnelState
+	// tunnelEarlyData: client bytes came after a CONNECT request and
+	// before its answer, unread.
+	tunnelEarlyData bool
+	finUp, finDown  bool
+	answer          answerState
+	respAck         uint32    // ACK of the packet where the current response began
+	respLastTS      time.Time // capture time of the last response bytes seen
+	midstream       bool      // picked up without the client's SYN
+	resetPending    bool      // a RST came; it ends c once no server byte is missing
+	resetAt         time.Time
+	resetBlind      bool   // the RST acknowledged nothing: it waits MaxHoleAge
+	clientISN       uint32 // the client SYN's sequence number (with sawClientSYN)
+	sawClientSYN    bool
 	// Client SYNs with other initial sequence numbers, waiting for the
 	// server to answer one of them (the last few, a ring).
 	synCandidates  [4]uint32

@@ -33,6 +33,16 @@ func (t *Tracker) feedUp(c *conn, ch reassembly.Chunk) {
 	if c.upgraded {
 		return
 	}
+	if len(ch.Data) > 0 {
+		switch {
+		case c.tunnel == tunnelOpen:
+			if !t.tunnelClientBytes(c, ch.Data) {
+				return
+			}
+		case c.req.Upgraded():
+			c.tunnelEarlyData = true // after a CONNECT, before its answer
+		}
+	}
 	if ch.Gap > 0 {
 		c.upGapSinceReq = true
 		inMessage := c.req.InMessage()
@@ -70,6 +80,10 @@ func (t *Tracker) feedUp(c *conn, ch reassembly.Chunk) {
 		if ev == 0 {
 			break
 		}
+		if len(b) > 0 && c.req.Upgraded() {
+			c.tunnelEarlyData = true // sent after a CONNECT, before its answer
+			break
+		}
 	}
 	if ch.FIN {
 		if c.req.Close()&httpparse.Invalid != 0 {
@@ -82,6 +96,10 @@ func (t *Tracker) feedUp(c *conn, ch reassembly.Chunk) {
 // feedDown gives server bytes to the response parser.
 func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 	if c.upgraded {
+		return
+	}
+	if c.tunnel == tunnelOpen && len(ch.Data) > 0 {
+		t.upgrade(c) // the server spoke first in the tunnel: not HTTP
 		return
 	}
 	if ch.Gap > 0 {
@@ -140,6 +158,9 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 			c.respStartSeq = ch.Seq + uint32(c.resp.Message().StartOffset-base)
 		}
 		t.onResponseEvent(c, ev, ch.TS)
+		if c.tunnel == tunnelOpen && len(b) > 0 {
+			t.upgrade(c) // the server spoke first in the tunnel: not HTTP
+		}
 		if c.upgraded || ev == 0 && (n == 0 || len(feed) == len(b)+n) {
 			break // all fed (or nothing taken); a feed cut at an anchor point goes on
 		}

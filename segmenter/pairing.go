@@ -48,6 +48,7 @@ type pendingReq struct {
 	hasPrevAck              bool
 	lossSerial              uint32
 	resync                  bool // paired at an ACK anchor: annotated
+	tunnelled               bool // sent inside a CONNECT tunnel: annotated
 	// noOrphan: a response came while it was uncertain, so it can no
 	// longer be called unanswered.
 	noOrphan bool
@@ -248,6 +249,7 @@ func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq, headerEnd uint32
 		HTTP09:  m.Major == 0,
 	}
 	r.gap = m.Gap
+	r.tunnelled = c.tunnel == tunnelHTTP
 	if th.Sampled == 0 {
 		t.Stats.NotSampledHeader++
 		return // kept for pairing only; nothing to copy
@@ -304,10 +306,13 @@ func (t *Tracker) onResponseEvent(c *conn, ev httpparse.Event, ts time.Time) {
 		t.onResponseHeaders(c, ev)
 	}
 	if ev&httpparse.Done != 0 && c.answer != answerNone {
+		connect := c.answer == answerPaired && c.queue.front().expect.Connect && c.resp.Message().Status >= 200
 		t.finishResponse(c, ts, "")
-		if ev&httpparse.Upgrade != 0 {
-			c.upgraded = true
-			t.Stats.Upgraded++
+		switch {
+		case connect:
+			t.onConnectAnswered(c, ev&httpparse.Upgrade != 0)
+		case ev&httpparse.Upgrade != 0:
+			t.upgrade(c)
 		}
 	}
 	if ev&httpparse.Invalid != 0 {

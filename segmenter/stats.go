@@ -29,7 +29,8 @@ type Stats struct {
 	// HeaderEvictions: partial header blocks of the oldest connections
 	// dropped to make room in the parsers' buffer budget.
 	HeaderEvictions uint64
-	Upgraded        uint64 // connections that switched protocol (101, CONNECT)
+	Upgraded        uint64 // connections that switched protocol (101, CONNECT), no longer parsed
+	TunnelsHTTP     uint64 // CONNECT tunnels carrying plain HTTP, parsed
 	// ReusedTuples: connections ended by a client SYN with a new initial
 	// sequence number on their four-tuple (their own end was not captured).
 	ReusedTuples uint64
@@ -125,7 +126,8 @@ var table = []row{
 	{"ConnTableFull", "connections_evicted", "evictions_total{bound=connections}", helpEvictions, drop},
 	{"IdleClosed", "idle_closed", "evictions_total{bound=idle_timeout}", helpEvictions, counter},
 	{"HeaderEvictions", "header_buffers_evicted", "evictions_total{bound=header_buffer}", helpEvictions, drop},
-	{"Upgraded", "upgraded", "connections_upgraded_total", "Connections that switched protocol (101, CONNECT), no longer parsed.", counter},
+	{"Upgraded", "upgraded", "connections_upgraded_total", "Connections that switched protocol (101, or a CONNECT tunnel carrying TLS or another protocol), no longer parsed.", counter},
+	{"TunnelsHTTP", "connect_tunnels_http", "connect_tunnels_http_total", "CONNECT tunnels that carry plain HTTP, whose exchanges are traced (annotated connect_tunnel).", counter},
 	{"ReusedTuples", "reused_tuples", "connections_reused_tuple_total", "Connections ended by a client SYN with a new initial sequence number on their four-tuple.", counter},
 	{"RepeatedSYNs", "repeated_syns", "repeated_syns_total", "Client SYNs with another initial sequence number on a four-tuple already tracked (retries, scanners, floods); the handshake the server answers is the one that counts.", counter},
 	{"Requests", "requests", "requests_total", "HTTP requests parsed.", counter},

@@ -141,6 +141,9 @@ func summary(docs []map[string]any) []string {
 			if a["pairing"] == "ack-resync" {
 				s += " resync"
 			}
+			if a["connect_tunnel"] == true {
+				s += " tunnel"
+			}
 		}
 		if d["in_progress"] == true {
 			s += " in_progress"

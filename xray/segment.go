@@ -38,6 +38,7 @@ type Segment struct {
 	Outcome    string // capture_outcome annotation: reset, closed, timeout; "" for none
 	CaptureGap bool   // capture_gap annotation
 	Resync     bool   // annotation pairing: ack-resync (paired at an ACK anchor)
+	Tunnelled  bool   // annotation connect_tunnel: sent inside a CONNECT tunnel
 }
 
 // SDKName is the "aws.xray.sdk" value of every segment.
@@ -123,7 +124,7 @@ func (s *Segment) AppendJSON(dst []byte) []byte {
 		dst = appendStr(dst, s.SamplingRule)
 	}
 	dst = append(dst, `}}`...)
-	if s.Outcome != "" || s.CaptureGap || s.Resync {
+	if s.Outcome != "" || s.CaptureGap || s.Resync || s.Tunnelled {
 		dst = append(dst, `,"annotations":{`...)
 		sep := false
 		if s.Outcome != "" {
@@ -143,6 +144,13 @@ func (s *Segment) AppendJSON(dst []byte) []byte {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `"pairing":"ack-resync"`...)
+			sep = true
+		}
+		if s.Tunnelled {
+			if sep {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `"connect_tunnel":true`...)
 		}
 		dst = append(dst, '}')
 	}

@@ -38,7 +38,7 @@ func TestSegmentJSON(t *testing.T) {
 		Start: time.Unix(1700000000, 123456789), End: time.Unix(1700000001, 5000),
 		Method: []byte("GET"), URL: []byte("http://h/\"q\"\\\x01\xff\xe2\x82\xac"), UserAgent: []byte("UA\t1"), HasUserAgent: true,
 		ClientIP: []byte("203.0.113.7"), XForwardedFor: true, HasResponse: true, Status: 429, ContentLength: 0,
-		Error: true, Throttle: true, SDKVersion: "1.2.3", Outcome: "closed", CaptureGap: true, Resync: true,
+		Error: true, Throttle: true, SDKVersion: "1.2.3", Outcome: "closed", CaptureGap: true, Resync: true, Tunnelled: true,
 	}
 	copy(s.ID[:], "0123456789abcdef")
 	copy(s.TraceID[:], "1-5759e988-bd862e3fe1be46a994272793")
@@ -48,7 +48,7 @@ func TestSegmentJSON(t *testing.T) {
 		`"http":{"request":{"method":"GET","url":"http://h/\"q\"\\\u0001` + "\ufffd€" + `","user_agent":"UA\t1",` +
 		`"client_ip":"203.0.113.7","x_forwarded_for":true},"response":{"status":429,"content_length":0}},` +
 		`"error":true,"throttle":true,"aws":{"xray":{"sdk":"xray-capture","sdk_version":"1.2.3"}},` +
-		`"annotations":{"capture_outcome":"closed","capture_gap":true,"pairing":"ack-resync"}}`
+		`"annotations":{"capture_outcome":"closed","capture_gap":true,"pairing":"ack-resync","connect_tunnel":true}}`
 	if string(b) != want {
 		t.Errorf("JSON\n got %s\nwant %s", b, want)
 	}
