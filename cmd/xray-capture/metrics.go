@@ -160,6 +160,10 @@ func printSummary(w io.Writer, s pipeline.Snapshot) {
 	if n := st.NotSampledHeader + st.NotSampledRule; n > 0 {
 		fmt.Fprintf(&b, " not_sampled=%d", n)
 	}
+	if st.InFlightAtEnd > 0 {
+		// Sent as in-progress segments: no end was seen.
+		fmt.Fprintf(&b, " in_progress=%d", st.InFlightAtEnd)
+	}
 	for _, c := range st.Counters() {
 		if c.Value != 0 && c.Drop {
 			fmt.Fprintf(&b, " %s=%d", c.Name, c.Value)

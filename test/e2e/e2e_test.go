@@ -62,11 +62,14 @@ type env struct {
 	exited   chan error
 }
 
-// app answers /status/N with status N and a 5-byte body, anything else
-// with 200.
+// app answers /status/N with status N and a 5-byte body, /hold the same
+// after 3 seconds, anything else with 200.
 func app() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		code := 200
+		if r.URL.Path == "/hold" {
+			time.Sleep(3 * time.Second) // still unanswered when the agent stops
+		}
 		if rest, ok := strings.CutPrefix(r.URL.Path, "/status/"); ok {
 			code, _ = strconv.Atoi(rest)
 		}
@@ -164,6 +167,7 @@ type doc struct {
 			ContentLength int64 `json:"content_length"`
 		} `json:"response"`
 	} `json:"http"`
+	InProgress  bool           `json:"in_progress"`
 	Error       bool           `json:"error"`
 	Fault       bool           `json:"fault"`
 	Annotations map[string]any `json:"annotations"`
