@@ -24,6 +24,14 @@ const (
 	RulesTTL        = time.Hour // older rules are not trusted: the local rules decide
 )
 
+// While the daemon does not answer (it may start after the agent), rules
+// are asked for again after RetryMin, doubling up to RetryMax: the console's
+// rules apply within seconds of the daemon coming up.
+const (
+	RetryMin = time.Second
+	RetryMax = 30 * time.Second
+)
+
 type centralRule struct {
 	name                     string
 	priority                 int
@@ -59,6 +67,12 @@ type Centralized struct {
 	rnd       *rand.Rand
 	scratch   []byte
 
+	// The background loop's state: whether the last fetch worked (for the
+	// log of each switch) and the next retry's delay.
+	answered, tried bool
+	retry           time.Duration
+	retryMin        time.Duration
+
 	// Counters.
 	RuleFetches, RuleFetchErrors, TargetCalls, TargetErrors int64
 }
@@ -82,24 +96,37 @@ func NewCentralized(addr string, fallback Sampler, seed uint64, log *slog.Logger
 		log:      log.With("component", "sampling"),
 		clock:    time.Now,
 		rnd:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		retryMin: RetryMin,
 	}
 }
 
-// Start polls rules and targets until ctx is done.
+// Active reports whether the service's rules decide now: they were fetched
+// and are not older than RulesTTL. Otherwise the fallback decides.
+func (c *Centralized) Active() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.fetchedAt.IsZero() && c.clock().Sub(c.fetchedAt) <= RulesTTL
+}
+
+// Start polls rules and targets until ctx is done: rules every
+// RulesInterval once the daemon answers, and every few seconds until it
+// does. Each switch between the service's rules and the fallback is logged.
 func (c *Centralized) Start(ctx context.Context) {
 	go func() {
-		rules := time.NewTicker(RulesInterval)
 		targets := time.NewTicker(TargetsInterval)
-		defer rules.Stop()
 		defer targets.Stop()
-		c.refreshLogged(ctx)
+		next := time.NewTimer(c.refresh(ctx))
+		defer next.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-rules.C:
-				c.refreshLogged(ctx)
+			case <-next.C:
+				next.Reset(c.refresh(ctx))
 			case <-targets.C:
+				if !c.Active() {
+					continue
+				}
 				if err := c.ReportTargets(ctx); err != nil {
 					c.log.Debug("sampling targets", "error", err)
 				}
@@ -108,10 +135,34 @@ func (c *Centralized) Start(ctx context.Context) {
 	}()
 }
 
-func (c *Centralized) refreshLogged(ctx context.Context) {
-	if err := c.RefreshRules(ctx); err != nil {
-		c.log.Warn("centralized sampling rules unavailable; local rules decide", "error", err)
+// refresh fetches the rules, logs a switch, and returns when to fetch next.
+func (c *Centralized) refresh(ctx context.Context) time.Duration {
+	err := c.RefreshRules(ctx)
+	if ctx.Err() != nil {
+		return RulesInterval // stopping
 	}
+	c.mu.Lock()
+	was, first, n := c.answered, !c.tried, len(c.rules)
+	c.answered, c.tried = err == nil, true
+	if err != nil {
+		c.retry = min(max(2*c.retry, c.retryMin), RetryMax)
+	} else {
+		c.retry = 0
+	}
+	retry := c.retry
+	c.mu.Unlock()
+	switch {
+	case err == nil && !was:
+		c.log.Info("centralized sampling active: the X-Ray service's rules decide", "daemon", c.endpoint, "rules", n)
+	case err != nil && (was || first):
+		c.log.Warn("centralized sampling unavailable: local rules decide until the daemon answers; retrying", "daemon", c.endpoint, "error", err)
+	case err != nil:
+		c.log.Debug("centralized sampling still unavailable", "error", err, "retry_in", retry)
+	}
+	if err != nil {
+		return retry
+	}
+	return RulesInterval
 }
 
 func (c *Centralized) post(ctx context.Context, path string, in, out any) error {

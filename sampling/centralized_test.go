@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xray-capture/xray-capture/internal/testutil"
 )
 
 // fakeXRay answers GetSamplingRules and SamplingTargets with the shapes of
@@ -180,5 +184,52 @@ func TestCentralizedUnreachableUsesFallback(t *testing.T) {
 	}
 	if d := c.Sample(time.Now(), req("h", "GET", "/")); !d.Sampled || d.RuleName != "" {
 		t.Errorf("fallback decision %+v", d)
+	}
+}
+
+// A daemon that starts after the agent: local rules decide until it
+// answers, then its rules, within the retry delay; each switch is logged.
+func TestCentralizedSwitchesOnWhenTheDaemonAppears(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens yet
+	var logs testutil.SyncBuffer
+	c := NewCentralized(addr, never{}, 1, slog.New(slog.NewTextHandler(&logs, nil)))
+	c.retryMin = 20 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.Start(ctx)
+	time.Sleep(100 * time.Millisecond)
+	if c.Active() || !strings.Contains(logs.String(), "centralized sampling unavailable") {
+		t.Fatalf("active %v before the daemon answers; logs:\n%s", c.Active(), logs.String())
+	}
+	now := time.Now()
+	if d := c.Sample(now, req("h", "GET", "/")); d.Sampled || d.RuleName != "" {
+		t.Fatalf("the fallback should decide: %+v", d)
+	}
+
+	f := &fakeXRay{rules: rulesDoc(rule("Everything", 1, 1.0, 0, ""))}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: f}
+	go srv.Serve(ln)
+	defer srv.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !c.Active() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still not active 5 s after the daemon came up; logs:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := c.Sample(now, req("h", "GET", "/")); !d.Sampled || d.RuleName != "Everything" {
+		t.Errorf("the service's rule should decide: %+v", d)
+	}
+	if !strings.Contains(logs.String(), "centralized sampling active") {
+		t.Errorf("the switch is not logged:\n%s", logs.String())
 	}
 }

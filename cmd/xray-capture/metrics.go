@@ -69,8 +69,14 @@ func newFunnel(box *pipeline.Box) *funnel {
 	for _, m := range snapshotMetrics {
 		f.descs[m.name] = prometheus.NewDesc("xray_capture_"+m.name, m.help, nil, nil)
 	}
+	f.descs["sampling_mode"] = prometheus.NewDesc("xray_capture_sampling_mode",
+		"1 for what decides sampling now: all (every request), default_rule, rules_file, or centralized (the X-Ray service's rules, while the daemon answers).",
+		[]string{"mode"}, nil)
 	return f
 }
+
+// samplingModes are the values of xray_capture_sampling_mode's label.
+var samplingModes = []string{"all", "default_rule", "rules_file", "centralized"}
 
 func (f *funnel) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range f.descs {
@@ -88,6 +94,13 @@ func (f *funnel) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, m := range snapshotMetrics {
 		ch <- prometheus.MustNewConstMetric(f.descs[m.name], m.kind, float64(m.value(&s)))
+	}
+	for _, mode := range samplingModes {
+		v := 0.0
+		if s.SamplingMode == mode {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(f.descs["sampling_mode"], prometheus.GaugeValue, v, mode)
 	}
 }
 

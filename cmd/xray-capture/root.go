@@ -99,7 +99,7 @@ X-Ray SDKs, overrides the service name.`,
 	f.DurationVar(&opts.StatsInterval, "stats-interval", 5*time.Minute, "log a stats line this often (0: never)")
 	f.BoolVar(&opts.Sampling, "sampling", true, "sample as X-Ray does (false: trace every request); a replay traces every request unless this or --sampling-rules is given")
 	f.StringVar(&opts.SamplingRules, "sampling-rules", "", "local sampling rules file (X-Ray SDK format, version 1 or 2)")
-	f.StringVar(&opts.Centralized, "centralized-sampling", "auto", "use the X-Ray service's rules through the daemon: auto (live, when the daemon's TCP address answers), on, off")
+	f.StringVar(&opts.Centralized, "centralized-sampling", "auto", "use the X-Ray service's rules through the daemon: auto (live, whenever the daemon's TCP address answers, asked again every few seconds until it does), on, off")
 	f.StringVar(&opts.plugins, "plugins", "", "AWS plugins that fill aws.* and origin: ec2, ecs, elasticbeanstalk (comma-separated; the last with data sets origin)")
 	f.StringVar(&opts.EC2Endpoint, "ec2-metadata-endpoint", "http://169.254.169.254", "instance metadata service of the ec2 plugin")
 	f.StringVar(&opts.BeanstalkConf, "beanstalk-config", "/var/elasticbeanstalk/xray/environment.conf", "environment file of the elasticbeanstalk plugin")

@@ -50,7 +50,7 @@ type Options struct {
 	Sampling      bool   // false: every request
 	SamplingSet   bool   // Sampling was given: a replay samples only then, or with SamplingRules
 	SamplingRules string // local rules file; "" for the default rule
-	Centralized   string // auto (live, when the daemon's TCP address answers), on, off
+	Centralized   string // auto (live: whenever the daemon's TCP address answers), on, off
 	SamplingSeed  uint64 // seeds the draws (tests); 0: random
 
 	// Metadata is what the AWS plugins look up for every segment; none
@@ -81,6 +81,7 @@ type Pipeline struct {
 	workers    []*worker
 	sinks      *sinkSet     // those the workers share (and worker 0's daemon socket)
 	closeSinks func() error // nil once closed
+	sampling   *samplerMode
 }
 
 // worker is one source and what it feeds; one goroutine runs it.
@@ -137,10 +138,11 @@ func New(ctx context.Context, o Options) (_ *Pipeline, err error) {
 	p.sinks, p.closeSinks = sinks[0], closeSinks
 
 	// The sampler, shared: a reservoir's rate holds for the host.
-	sampler, err := newSampler(ctx, o, p.live, o.Log)
+	sampler, mode, err := newSampler(ctx, o, p.live, o.Log)
 	if err != nil {
 		return nil, err
 	}
+	p.sampling = mode
 	if n > 1 {
 		sampler = &lockedSampler{s: sampler}
 	}
@@ -263,6 +265,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 func (p *Pipeline) publish(i int) Snapshot {
 	w := p.workers[i]
 	s := takeSnapshot(w.t, w.sinks, w.ring)
+	s.SamplingMode = p.sampling.current()
 	p.o.Stats.Publish(i, s)
 	return s
 }

@@ -20,6 +20,10 @@ type Snapshot struct {
 	Kernel                     capture.KernelStats
 	Live                       bool // Kernel holds a live source's counters
 	Ready                      bool
+	// SamplingMode is what decides sampling now: all, default_rule,
+	// rules_file or centralized (the X-Ray service's rules, while the
+	// daemon answers).
+	SamplingMode string
 }
 
 // add sums o into s: the workers of a live capture.
