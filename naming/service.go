@@ -1,6 +1,7 @@
 package naming
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -33,7 +34,8 @@ func ParseService(item string) (Service, error) {
 	if s.Prefix, s.Port, err = parseSpec(strings.TrimSpace(spec)); err != nil {
 		return Service{}, err
 	}
-	c := Clean(nil, []byte(strings.TrimSpace(name)))
+	// Trimmed after cleaning too, which may leave a space at an end.
+	c := bytes.TrimSpace(Clean(nil, []byte(name)))
 	if len(c) == 0 {
 		return Service{}, fmt.Errorf("name %q is empty after removing characters X-Ray rejects", name)
 	}
