@@ -15,16 +15,18 @@ import (
 // MaxRoutes bounds the routes Summary keeps; later ones count as "(other)".
 const MaxRoutes = 1000
 
-// Summary aggregates segments per method and path: requests, error (4xx)
-// and fault (5xx or unanswered) rates, and latency percentiles. It is safe
-// for concurrent use: the capture goroutine adds, a signal prints.
+// Summary aggregates segments per service (the segment name), method and
+// path: requests, error (4xx) and fault (5xx or unanswered) rates, and
+// latency percentiles. It is safe for concurrent use: the capture
+// goroutine adds, a signal prints.
 type Summary struct {
 	mu     sync.Mutex
 	routes map[string]*route
-	key    []byte // "METHOD path", reused so that a lookup does not allocate
+	key    []byte // "name\x00METHOD path", reused so that a lookup does not allocate
 }
 
 type route struct {
+	service           string
 	method, path      string
 	n, errors, faults int
 	hist              latencyHist
@@ -47,18 +49,19 @@ func (m *Summary) Emit(s *xray.Segment) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.key = append(append(append(m.key[:0], s.Method...), ' '), path...)
+	// A name holds no NUL (naming.Clean), so the key is unambiguous.
+	m.key = append(append(append(append(append(m.key[:0], s.Name...), 0), s.Method...), ' '), path...)
 	r := m.routes[string(m.key)]
 	if r == nil {
 		key := string(m.key)
 		if len(m.routes) >= MaxRoutes {
 			key = "(other)"
 			if r = m.routes[key]; r == nil {
-				r = &route{method: "*", path: key}
+				r = &route{service: "*", method: "*", path: key}
 				m.routes[key] = r
 			}
 		} else {
-			r = &route{method: string(s.Method), path: string(path)}
+			r = &route{service: string(s.Name), method: string(s.Method), path: string(path)}
 			m.routes[key] = r
 		}
 	}
@@ -85,12 +88,15 @@ func (m *Summary) Print(w io.Writer) error {
 		if rs[i].n != rs[j].n {
 			return rs[i].n > rs[j].n
 		}
+		if rs[i].service != rs[j].service {
+			return rs[i].service < rs[j].service
+		}
 		return rs[i].method+rs[i].path < rs[j].method+rs[j].path
 	})
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "METHOD\tPATH\tREQUESTS\tERROR%\tFAULT%\tP50\tP90\tP99")
+	fmt.Fprintln(tw, "SERVICE\tMETHOD\tPATH\tREQUESTS\tERROR%\tFAULT%\tP50\tP90\tP99")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.1f\t%s\t%s\t%s\n", r.method, r.path, r.n,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.1f\t%.1f\t%s\t%s\t%s\n", r.service, r.method, r.path, r.n,
 			100*float64(r.errors)/float64(r.n), 100*float64(r.faults)/float64(r.n),
 			fmtDur(r.hist.quantile(0.5)), fmtDur(r.hist.quantile(0.9)), fmtDur(r.hist.quantile(0.99)))
 	}

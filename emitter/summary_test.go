@@ -28,13 +28,44 @@ func TestSummary(t *testing.T) {
 		t.Fatalf("table:\n%s", b.String())
 	}
 	f := strings.Fields(lines[1])
-	// GET /cart 100 requests, 10% errors, 4% faults, p50 ~50ms, p99 ~99ms.
-	if f[0] != "GET" || f[1] != "/cart" || f[2] != "100" || f[3] != "10.0" || f[4] != "4.0" ||
-		!within(f[5], 50) || !within(f[6], 90) || !within(f[7], 99) {
+	// svc GET /cart 100 requests, 10% errors, 4% faults, p50 ~50ms, p99 ~99ms.
+	if f[0] != "svc" || f[1] != "GET" || f[2] != "/cart" || f[3] != "100" || f[4] != "10.0" || f[5] != "4.0" ||
+		!within(f[6], 50) || !within(f[7], 90) || !within(f[8], 99) {
 		t.Errorf("row %q", lines[1])
 	}
 	if !strings.Contains(lines[2], "/health") || !strings.Contains(lines[2], "µs") {
 		t.Errorf("row %q", lines[2])
+	}
+}
+
+// TestSummaryPerService: the same route of two services is two rows, each
+// with its service's name and figures.
+func TestSummaryPerService(t *testing.T) {
+	m := NewSummary()
+	for _, svc := range []struct {
+		name   string
+		n      int
+		status int
+	}{{"shop", 3, 200}, {"cart", 2, 503}} {
+		s := segment("http://h/cart")
+		s.Name = []byte(svc.name)
+		s.Fault = svc.status >= 500
+		for range svc.n {
+			m.Emit(s)
+		}
+	}
+	var b bytes.Buffer
+	if err := m.Print(&b); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "SERVICE") {
+		t.Fatalf("table:\n%s", b.String())
+	}
+	for i, want := range [][]string{{"shop", "GET", "/cart", "3", "0.0", "0.0"}, {"cart", "GET", "/cart", "2", "0.0", "100.0"}} {
+		if f := strings.Fields(lines[i+1]); len(f) < 6 || strings.Join(f[:6], " ") != strings.Join(want, " ") {
+			t.Errorf("row %d: %q, want %q", i+1, lines[i+1], want)
+		}
 	}
 }
 

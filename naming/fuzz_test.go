@@ -42,3 +42,36 @@ func FuzzWildcardMatch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseService: a spec never panics, a parsed one has a name X-Ray
+// accepts, and its canonical form reads back as the same service, which
+// covers the requests it was written for.
+func FuzzParseService(f *testing.F) {
+	for _, s := range []string{"8080=shop", "10.0.1.0/24:8080=a", "[2001:db8::1]:8080=b", "::ffff:10.0.0.0/104=c",
+		"10.0.1.5/24=x", "[::1]=y", "fe80::1%eth0=z", "65536=n", "8080=<>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, item string) {
+		s, err := ParseService(item)
+		if err != nil {
+			return
+		}
+		if s.Name == "" || !utf8.ValidString(s.Name) || utf8.RuneCountInString(s.Name) > MaxNameRunes {
+			t.Fatalf("ParseService(%q): name %q", item, s.Name)
+		}
+		again, err := ParseService(s.String())
+		if err != nil || again != s {
+			t.Fatalf("ParseService(%q) = %q, which reads back as %v, %v", item, s, again, err)
+		}
+		if s.Prefix.IsValid() {
+			ns := NewServices([]Service{s}, nil)
+			port := s.Port
+			if port == 0 {
+				port = 1
+			}
+			if got := string(ns.AppendName(nil, nil, s.Prefix.Addr(), port)); got != s.Name {
+				t.Fatalf("%q does not name its own address: %q", s, got)
+			}
+		}
+	})
+}

@@ -2,6 +2,7 @@ package naming
 
 import (
 	"errors"
+	"net/netip"
 	"unicode"
 	"unicode/utf8"
 )
@@ -47,6 +48,13 @@ var asciiAllowed = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
+// Namer names a segment from its request's Host header and the server side
+// of its connection (address and port). It appends the name to dst and
+// must not keep host.
+type Namer interface {
+	AppendName(dst, host []byte, server netip.Addr, port uint16) []byte
+}
+
 // Fixed names every segment the same.
 type Fixed struct{ name []byte }
 
@@ -60,7 +68,9 @@ func NewFixed(name string) (*Fixed, error) {
 }
 
 // AppendName appends the fixed name.
-func (f *Fixed) AppendName(dst, _ []byte) []byte { return append(dst, f.name...) }
+func (f *Fixed) AppendName(dst, _ []byte, _ netip.Addr, _ uint16) []byte {
+	return append(dst, f.name...)
+}
 
 // String returns the name.
 func (f *Fixed) String() string { return string(f.name) }
@@ -68,18 +78,20 @@ func (f *Fixed) String() string { return string(f.name) }
 // Dynamic names a segment after its Host when the Host matches Pattern.
 type Dynamic struct {
 	pattern  []byte
-	fallback *Fixed
+	fallback Namer
 }
 
-// NewDynamic returns a namer using pattern and the fallback name.
-func NewDynamic(pattern string, fallback *Fixed) *Dynamic {
+// NewDynamic returns a namer using pattern, and fallback for a Host that
+// does not match: a Fixed name, or Services, so that such a request takes
+// its connection's service name.
+func NewDynamic(pattern string, fallback Namer) *Dynamic {
 	return &Dynamic{pattern: []byte(pattern), fallback: fallback}
 }
 
-// AppendName appends the host when it matches, else the fallback. A match
-// that cleans down to nothing (a Host of only rejected characters) also
-// falls back, since X-Ray drops a segment with an empty name.
-func (d *Dynamic) AppendName(dst, host []byte) []byte {
+// AppendName appends the host when it matches, else the fallback's name. A
+// match that cleans down to nothing (a Host of only rejected characters)
+// also falls back, since X-Ray drops a segment with an empty name.
+func (d *Dynamic) AppendName(dst, host []byte, server netip.Addr, port uint16) []byte {
 	if n := len(host); n > 3 && string(host[n-3:]) == ":80" {
 		host = host[:n-3]
 	}
@@ -90,5 +102,5 @@ func (d *Dynamic) AppendName(dst, host []byte) []byte {
 			return dst
 		}
 	}
-	return d.fallback.AppendName(dst, host)
+	return d.fallback.AppendName(dst, host, server, port)
 }

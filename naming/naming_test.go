@@ -2,6 +2,7 @@ package naming
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -49,7 +50,7 @@ func TestDynamic(t *testing.T) {
 		{"*", "[]", "fallback"},                            // nothing left
 		{"*", "a(b)c!", "abc"},
 	} {
-		if got := string(NewDynamic(tt.pattern, fb).AppendName(nil, []byte(tt.host))); got != tt.want {
+		if got := string(NewDynamic(tt.pattern, fb).AppendName(nil, []byte(tt.host), netip.Addr{}, 0)); got != tt.want {
 			t.Errorf("pattern %q host %q: got %q, want %q", tt.pattern, tt.host, got, tt.want)
 		}
 	}
@@ -73,7 +74,7 @@ func TestDynamicDoesNotAlloc(t *testing.T) {
 	d := NewDynamic("*.example.com", fb)
 	dst := make([]byte, 0, 256)
 	host := []byte("api.example.com")
-	if n := testing.AllocsPerRun(100, func() { dst = d.AppendName(dst[:0], host) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { dst = d.AppendName(dst[:0], host, netip.Addr{}, 0) }); n != 0 {
 		t.Errorf("AppendName allocates %.1f times", n)
 	}
 }

@@ -254,7 +254,7 @@ func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq, headerEnd uint32
 		t.Stats.NotSampledHeader++
 		return // kept for pairing only; nothing to copy
 	}
-	t.nameBuf = t.cfg.Namer.AppendName(t.nameBuf[:0], m.Host)
+	t.nameBuf = t.cfg.Namer.AppendName(t.nameBuf[:0], m.Host, c.serverIP, c.serverPort)
 	if th.Sampled == 1 {
 		t.Stats.SampledByHeader++
 		r.sampled = true

@@ -3,6 +3,7 @@ package segmenter
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/xray-capture/xray-capture/capture"
@@ -12,9 +13,10 @@ import (
 	"github.com/xray-capture/xray-capture/xray"
 )
 
-// Namer names a segment from the request's Host header.
+// Namer names a segment from the request's Host header and the server
+// side of its connection (naming.Namer).
 type Namer interface {
-	AppendName(dst, host []byte) []byte
+	AppendName(dst, host []byte, server netip.Addr, port uint16) []byte
 }
 
 // Sink receives finished segments. It must not keep s or its slices.

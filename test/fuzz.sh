@@ -12,3 +12,4 @@ run reassembly FuzzStream 60000x
 run segmenter FuzzPairing 8000x
 run xray FuzzTraceHeader 300000x
 run naming FuzzWildcardMatch 300000x
+run naming FuzzParseService 200000x

@@ -6,9 +6,19 @@
 # from the documentation ranges (192.0.2.0/24, 2001:db8::/32) and exist only
 # inside the namespaces.
 #
+# With names (test/make-captures.sh services ...), it makes only those
+# captures, leaving the others as they are.
+#
 # After running it, refresh the goldens:
 #   go test ./cmd/xray-capture -run TestGolden -update
 set -euo pipefail
+only=("$@")
+wanted() {
+  [ ${#only[@]} -eq 0 ] && return 0
+  local n
+  for n in "${only[@]}"; do [ "$n" = "$1" ] && return 0; done
+  return 1
+}
 cd "$(dirname "$0")/.."
 out=testdata/captures
 mkdir -p "$out"
@@ -36,6 +46,8 @@ ip link add xcg0 type veth peer name xcg1
 ip link set xcg0 netns "$srv"
 ip link set xcg1 netns "$cli"
 ip -n "$srv" addr add 192.0.2.1/24 dev xcg0
+# A second server address, for naming by address.
+ip -n "$srv" addr add 192.0.2.3/24 dev xcg0
 ip -n "$cli" addr add 192.0.2.2/24 dev xcg1
 ip -n "$srv" -6 addr add 2001:db8::1/64 dev xcg0 nodad
 ip -n "$cli" -6 addr add 2001:db8::2/64 dev xcg1 nodad
@@ -94,6 +106,7 @@ n=http://192.0.2.1
 # capture NAME COMMAND...: record the server side while COMMAND runs.
 capture() {
   local name=$1; shift
+  wanted "$name" || return 0
   ip netns exec "$srv" tcpdump -Z root -i xcg0 --immediate-mode -U -s 0 -w "$out/$name.pcap" 'tcp port 80 or tcp port 8080' 2>"$tmp/tcpdump.log" &
   local td=$!
   for i in $(seq 50); do grep -q 'listening on' "$tmp/tcpdump.log" && break; sleep 0.1; done
@@ -132,6 +145,14 @@ capture traceheader gen client -addr 192.0.2.1:8080 -scenario traceheader
 capture dynamic gen client -addr 192.0.2.1:8080 -scenario dynamic
 capture ipv6 c curl -s -o /dev/null -6 'http://[2001:db8::1]:8080/hello' --next -s -o /dev/null -6 'http://[2001:db8::1]:8080/status/503'
 capture reset gen client -addr 192.0.2.1:8080 -scenario reset
+# Several services on one host: two ports (Go on 8080, nginx on 80), two
+# IPv4 addresses and IPv6, and Host headers for dynamic naming.
+capture services c curl -s -o /dev/null $s/hello --next -s -o /dev/null -H 'Host: api.example.com' $s/status/404 \
+  --next -s -o /dev/null $n/static.txt --next -s -o /dev/null -H 'Host: www.example.com' $n/limited \
+  --next -s -o /dev/null http://192.0.2.3:8080/status/503 --next -s -o /dev/null http://192.0.2.3/empty \
+  --next -s -o /dev/null -6 'http://[2001:db8::1]:8080/hello' --next -s -o /dev/null -6 'http://[2001:db8::1]/static.txt'
 # A capture that starts after the handshake and the first request.
-"$tmp/capturegen" cut -in "$out/keepalive.pcap" -out "$out/midstream.pcap" -skip 4
+if wanted midstream; then
+  "$tmp/capturegen" cut -in "$out/keepalive.pcap" -out "$out/midstream.pcap" -skip 4
+fi
 ls -l "$out"/*.pcap

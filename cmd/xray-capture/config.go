@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +18,8 @@ import (
 // command-line flags, environment variables (XRAY_CAPTURE_<FLAG>, plus the
 // SDKs' AWS_XRAY_DAEMON_ADDRESS), the YAML file of --config, and the
 // defaults. AWS_XRAY_TRACING_NAME is the one exception: as in the Python
-// SDK, it overrides the service name wherever that came from.
+// SDK, it overrides the default service name wherever that came from (not
+// the --service names, which it would merge into one).
 
 // envName is the variable that sets a flag: --daemon-address is
 // XRAY_CAPTURE_DAEMON_ADDRESS.
@@ -89,11 +91,49 @@ func readConfig(fs *pflag.FlagSet, env lookupEnv) (configFile, error) {
 			if len(items) == len(v.Content) {
 				file.values[k.Value] = fileValue{strings.Join(items, ","), v.Line}
 			}
+		case yaml.MappingNode:
+			if !mappingFlags[k.Value] {
+				file.errs = append(file.errs, fmt.Errorf("config %s line %d: %s: want a value or a list", path, v.Line, k.Value))
+				break
+			}
+			if items, err := mappingItems(v); err != nil {
+				file.errs = append(file.errs, fmt.Errorf("config %s %w", path, err))
+			} else {
+				file.values[k.Value] = fileValue{items, v.Line}
+			}
 		default:
 			file.errs = append(file.errs, fmt.Errorf("config %s line %d: %s: want a value or a list", path, v.Line, k.Value))
 		}
 	}
 	return file, nil
+}
+
+// mappingFlags are the list flags whose items are KEY=VALUE, which the
+// file also takes as a mapping: "service: {8080: shop}".
+var mappingFlags = map[string]bool{"service": true}
+
+// mappingItems turns a mapping into the flag's value: KEY=VALUE items,
+// comma-separated as pflag reads a list (quoted where a value holds a
+// comma or a quote).
+func mappingItems(m *yaml.Node) (string, error) {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	items := make([]string, 0, len(m.Content)/2)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode {
+			return "", fmt.Errorf("line %d: want KEY: NAME", k.Line)
+		}
+		items = append(items, k.Value+"="+v.Value)
+	}
+	if len(items) == 0 {
+		return "", nil
+	}
+	if err := w.Write(items); err != nil {
+		return "", err
+	}
+	w.Flush()
+	return strings.TrimSuffix(b.String(), "\n"), w.Error()
 }
 
 // applySources fills every flag not given on the command line from the
@@ -170,7 +210,18 @@ func printConfig(w io.Writer, fs *pflag.FlagSet) error {
 		if f.Hidden || f.Name == "help" || f.Name == "config" {
 			return
 		}
-		if sv, ok := f.Value.(pflag.SliceValue); ok {
+		if sv, ok := f.Value.(pflag.SliceValue); ok && mappingFlags[f.Name] {
+			m := &yaml.Node{Kind: yaml.MappingNode}
+			for _, item := range sv.GetSlice() {
+				k, v, _ := strings.Cut(item, "=")
+				m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, &yaml.Node{Kind: yaml.ScalarNode, Value: v, Tag: "!!str"})
+			}
+			if len(m.Content) == 0 {
+				m.Style = yaml.FlowStyle
+			}
+			vals[f.Name] = m
+			return
+		} else if ok {
 			seq := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
 			for _, item := range sv.GetSlice() {
 				seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: item, Tag: "!!int"})

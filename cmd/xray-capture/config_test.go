@@ -169,3 +169,157 @@ func TestPairingCompletion(t *testing.T) {
 		t.Errorf("completion of --pairing:\n%s", out)
 	}
 }
+
+// TestServiceOption: --service, XRAY_CAPTURE_SERVICE and the config key
+// service (a mapping or a list) reach Options.Services, in their order of
+// precedence; the ports they name are traced without --port, and the
+// default name is needed only for what they leave unnamed.
+func TestServiceOption(t *testing.T) {
+	mapping := writeConfig(t, "service:\n  8080: shop\n  10.0.1.0/24: net\n  10.0.1.5:8080: addr\n  2001:db8::1: v6\n  \"[2001:db8::1]:9090\": v6port\n")
+	list := writeConfig(t, "port: 80\nservice-name: other\nservice: [\"8080=shop\", \"10.0.1.0/24:80=net\"]\n")
+	for _, tc := range []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		services string
+		ports    string
+		dflt     string
+	}{
+		{"flags", nil, []string{"--service", "8080=shop", "--service", "9090=cart"}, "[8080=shop 9090=cart]", "[8080 9090]", ""},
+		{"comma-separated flag", nil, []string{"--service", "8080=shop,9090=cart"}, "[8080=shop 9090=cart]", "[8080 9090]", ""},
+		{"with --port", nil, []string{"--port", "80,8080", "--service", "8080=shop", "--service-name", "d"}, "[8080=shop]", "[80 8080]", "d"},
+		{"address only, with --port", nil, []string{"--port", "80", "--service", "10.0.1.5=shop", "--service-name", "d"}, "[10.0.1.5=shop]", "[80]", "d"},
+		{"env", map[string]string{"XRAY_CAPTURE_SERVICE": "8080=shop, [2001:db8::1]:9090=cart", "XRAY_CAPTURE_SERVICE_NAME": "d"}, nil, "[8080=shop [2001:db8::1]:9090=cart]", "[8080 9090]", "d"},
+		{"flag over env", map[string]string{"XRAY_CAPTURE_SERVICE": "8080=shop"}, []string{"--service", "9090=cart"}, "[9090=cart]", "[9090]", ""},
+		{"file mapping", nil, []string{"--config", mapping, "--service-name", "d"},
+			"[8080=shop 10.0.1.0/24=net 10.0.1.5:8080=addr 2001:db8::1=v6 [2001:db8::1]:9090=v6port]", "[8080 9090]", "d"},
+		{"file list", nil, []string{"--config", list}, "[8080=shop 10.0.1.0/24:80=net]", "[80 8080]", "other"},
+		{"env over file", map[string]string{"XRAY_CAPTURE_SERVICE": "80=web"}, []string{"--config", list}, "[80=web]", "[80]", "other"},
+		// The variable overrides the default name, not the services'.
+		{"tracing name", map[string]string{"AWS_XRAY_TRACING_NAME": "env-name"}, []string{"--port", "80", "--service", "8080=shop"}, "[8080=shop]", "[80 8080]", "env-name"},
+	} {
+		o, err := parse(t, tc.env, tc.args...)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if got := fmt.Sprint(o.Services); got != tc.services || fmt.Sprint(o.Ports) != tc.ports || o.ServiceName != tc.dflt {
+			t.Errorf("%s: services %s ports %v default %q; want %s %s %q", tc.name, got, o.Ports, o.ServiceName, tc.services, tc.ports, tc.dflt)
+		}
+	}
+}
+
+// TestServiceErrors: every bad --service is reported at once, one line
+// each, with what the default name and the ports still need.
+func TestServiceErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		config string
+		env    map[string]string
+		args   []string
+		want   []string
+	}{
+		{
+			name: "bad specs",
+			args: []string{"--port", "80", "--service-name", "d", "--service", "8080", "--service", "0=a", "--service", "10.0.1.5/24=a",
+				"--service", "10.0.1.999=a", "--service", "[2001:db8::1]=a", "--service", "8080=<>", "--service", "70000=a"},
+			want: []string{`--service "8080": want SPEC=NAME`, `--service "0=a": port "0": want a number from 1 to 65535`,
+				`--service "10.0.1.5/24=a": 10.0.1.5/24 has bits set past its /24: did you mean 10.0.1.0/24?`,
+				`--service "10.0.1.999=a": "10.0.1.999" is not an address or a CIDR`,
+				`--service "[2001:db8::1]=a": "[2001:db8::1]": want [ADDRESS]:PORT`,
+				`--service "8080=<>": name "<>" is empty after removing characters X-Ray rejects`,
+				`--service "70000=a": port "70000": want a number from 1 to 65535`},
+		},
+		{
+			name: "duplicates and conflicts",
+			args: []string{"--service-name", "d", "--service", "8080=shop,08080=shop", "--service", "10.0.1.5=a,10.0.1.5/32=b",
+				"--service", "[::ffff:10.0.1.5]:80=c,10.0.1.5:80=c"},
+			want: []string{`--service "08080=shop": 8080 is given twice`, `--service "10.0.1.5/32=b": 10.0.1.5 is already named a`,
+				`--service "10.0.1.5:80=c": 10.0.1.5:80 is given twice`},
+		},
+		{
+			name: "no port at all",
+			args: []string{"--service-name", "d", "--service", "10.0.1.5=a"},
+			want: []string{"at least one --port is required (or a --service that names a port)"},
+		},
+		{
+			name: "a port without a name of its own needs the default",
+			args: []string{"--port", "80,9090", "--service", "8080=shop", "--service", "10.0.1.5:9090=a"},
+			want: []string{"a service name is required for the requests to port 80, 9090 that no --service names"},
+		},
+		{
+			name:   "from the file and the environment",
+			config: "port: 80\nservice-name: d\nservice:\n  8080: shop\n  \"10.0.1.5/24\": a\n  7070: [x]\n",
+			want:   []string{"line 6: want KEY: NAME"},
+		},
+		{
+			name: "from the environment",
+			env:  map[string]string{"XRAY_CAPTURE_SERVICE": "8080=shop,8080=cart"},
+			args: []string{"--service-name", "d"},
+			want: []string{`--service "8080=cart": 8080 is already named shop`},
+		},
+		{
+			name:   "a mapping for a flag that takes none",
+			config: "port: {80: x}\nservice-name: d\n",
+			want:   []string{"line 1: port: want a value or a list", "at least one --port is required"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if tc.config != "" {
+				args = append([]string{"--config", writeConfig(t, tc.config)}, args...)
+			}
+			_, err := parse(t, tc.env, args...)
+			if err == nil {
+				t.Fatalf("no error, want %d", len(tc.want))
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tc.want) {
+				t.Errorf("%d errors, want %d:\n%v", len(lines), len(tc.want), err)
+			}
+			for i, w := range tc.want {
+				if i >= len(lines) || !strings.Contains(lines[i], w) {
+					t.Errorf("error %d does not say %q:\n%v", i+1, w, err)
+				}
+			}
+		})
+	}
+}
+
+// TestServiceConfigPrint: config print shows the services as a mapping
+// that reads back as the same services.
+func TestServiceConfigPrint(t *testing.T) {
+	out, _, err := runCLI(t, map[string]string{"XRAY_CAPTURE_SERVICE": "8080=shop,[2001:db8::1]:9090=v6,::ffff:10.0.2.1=mapped"},
+		"config", "print", "--service", "8080=shop", "--service", "10.0.1.0/24=net", "--service-name", "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "service:\n  8080: shop\n  10.0.1.0/24: net\nservice-name: d\n") {
+		t.Errorf("config print:\n%s", out)
+	}
+	o, err := parse(t, nil, "--config", writeConfig(t, out))
+	if err != nil || fmt.Sprint(o.Services) != "[8080=shop 10.0.1.0/24=net]" {
+		t.Errorf("round trip: %v, %v", o, err)
+	}
+	// A name with a comma, from the file, stays one item.
+	out, _, err = runCLI(t, nil, "config", "print", "--config", writeConfig(t, "service-name: d\nservice:\n  7070: \"a, b\"\n"))
+	if err != nil || !strings.Contains(out, "service:\n  7070: a, b\n") {
+		t.Errorf("config print: %v\n%s", err, out)
+	}
+	if o, err = parse(t, nil, "--config", writeConfig(t, out)); err != nil || fmt.Sprint(o.Services) != "[7070=a b]" {
+		t.Errorf("round trip: %v, %v", o, err)
+	}
+	// From the environment, with keys YAML must quote.
+	out, _, err = runCLI(t, map[string]string{"XRAY_CAPTURE_SERVICE": "8080=shop,[2001:db8::1]:9090=v6,::ffff:10.0.2.1=mapped"},
+		"config", "print", "--service-name", "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err = parse(t, nil, "--config", writeConfig(t, out)); err != nil || fmt.Sprint(o.Services) != "[8080=shop [2001:db8::1]:9090=v6 10.0.2.1=mapped]" {
+		t.Errorf("round trip:\n%s\n%v, %v", out, o, err)
+	}
+	out, _, _ = runCLI(t, nil, "config", "print")
+	if !strings.Contains(out, "service: {}\n") {
+		t.Errorf("no services:\n%s", out)
+	}
+}

@@ -40,6 +40,13 @@ var goldenCases = []struct {
 	{golden: "ipv6", capture: "ipv6.pcap", args: []string{"--port", "8080"}},
 	{golden: "reset", capture: "reset.pcap", args: []string{"--port", "8080"}},
 	{golden: "two-ports", capture: "keepalive.pcap", args: []string{"--port", "80,8080", "--port", "9000"}},
+	// One agent, several services: by port, by address, and under dynamic
+	// naming, whose unmatched Hosts take their service's name.
+	{golden: "services-ports", capture: "services.pcap", args: []string{"--service", "8080=shop", "--service", "80=static"}},
+	{golden: "services-addresses", capture: "services.pcap", args: []string{"--port", "80,8080", "--service", "192.0.2.3=cart",
+		"--service", "2001:db8::/64=v6", "--service", "192.0.2.1:80=static"}},
+	{golden: "services-dynamic", capture: "services.pcap", args: []string{"--port", "80", "--service", "8080=shop", "--dynamic-naming", "*.example.com"},
+		env: map[string]string{"AWS_XRAY_TRACING_NAME": "from-env"}},
 }
 
 func replayGolden(t *testing.T, daemon *testutil.FakeDaemon, capture string, args []string, env map[string]string) (string, string) {

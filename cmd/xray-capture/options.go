@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,8 +23,9 @@ const connectionBytes = 2 << 10
 // Options holds what the flags and the environment say.
 type Options struct {
 	Read            string
-	Ports           []uint16
-	ServiceName     string
+	Ports           []uint16 // --port and the ports --service names
+	ServiceName     string   // the default name
+	Services        []naming.Service
 	DynamicNaming   string
 	DaemonAddress   emitter.DaemonAddress
 	Output          string
@@ -68,10 +70,10 @@ type Options struct {
 
 	Stdout, Stderr io.Writer
 
-	// As given, before validate parses them into Ports, DaemonAddress,
-	// Plugins and Pairing.
-	portValues               []string
-	daemon, plugins, pairing string
+	// As given, before validate parses them into Ports, Services,
+	// DaemonAddress, Plugins and Pairing.
+	portValues, serviceValues []string
+	daemon, plugins, pairing  string
 	// --max-connections given: the memory ceiling does not cap it.
 	maxConnectionsSet bool
 }
@@ -85,11 +87,34 @@ func (o *Options) validate() error {
 	var errs []error
 	bad := func(err error) { errs = append(errs, err) }
 	var err error
+	portsOK := true
 	if o.Ports, err = parsePorts(o.portValues); err != nil {
 		bad(err)
+		portsOK = false
 	}
+	var serviceErrs []error
+	o.Services, serviceErrs = parseServices(o.serviceValues)
+	errs = append(errs, serviceErrs...)
+	// The ports --service names are traced too.
+	for _, s := range o.Services {
+		if s.Port != 0 && !slices.Contains(o.Ports, s.Port) {
+			o.Ports = append(o.Ports, s.Port)
+		}
+	}
+	if len(o.Ports) == 0 && portsOK && len(serviceErrs) == 0 {
+		bad(errors.New("at least one --port is required (or a --service that names a port)"))
+	}
+	// The default name names what no --service does: it is needed unless
+	// every traced port has a --service of its own.
 	if o.ServiceName == "" {
-		bad(errors.New("a service name is required: --service-name NAME or AWS_XRAY_TRACING_NAME"))
+		switch unnamed := portsWithoutService(o.Ports, o.Services); {
+		case len(o.serviceValues) == 0:
+			bad(errors.New("a service name is required: --service-name NAME or AWS_XRAY_TRACING_NAME"))
+		case !portsOK || len(serviceErrs) > 0:
+			// Judged once the ports and services are right.
+		case len(unnamed) > 0:
+			bad(fmt.Errorf("a service name is required for the requests to port %s that no --service names: --service-name NAME or AWS_XRAY_TRACING_NAME", portList(unnamed)))
+		}
 	} else if _, err := naming.NewFixed(o.ServiceName); err != nil {
 		bad(fmt.Errorf("--service-name %q: %w", o.ServiceName, err))
 	}
@@ -178,11 +203,55 @@ func (o *Options) validate() error {
 	return errors.Join(errs...)
 }
 
-// parsePorts accepts "80", "80,8080" and repeated flags.
-func parsePorts(vals []string) ([]uint16, error) {
-	if len(vals) == 0 {
-		return nil, errors.New("at least one --port is required")
+// parseServices reads each --service SPEC=NAME; a bad one, and one whose
+// spec was given before, is an error of its own.
+func parseServices(vals []string) ([]naming.Service, []error) {
+	var list []naming.Service
+	var errs []error
+	bySpec := map[string]naming.Service{}
+	for _, v := range vals {
+		s, err := naming.ParseService(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--service %q: %w", v, err))
+			continue
+		}
+		if prev, ok := bySpec[s.Spec()]; ok {
+			if prev.Name == s.Name {
+				errs = append(errs, fmt.Errorf("--service %q: %s is given twice", v, s.Spec()))
+			} else {
+				errs = append(errs, fmt.Errorf("--service %q: %s is already named %s", v, s.Spec(), prev.Name))
+			}
+			continue
+		}
+		bySpec[s.Spec()] = s
+		list = append(list, s)
 	}
+	return list, errs
+}
+
+// portsWithoutService lists the ports whose requests can fall to the
+// default name: those without a port-only service.
+func portsWithoutService(ports []uint16, services []naming.Service) []uint16 {
+	var out []uint16
+	for _, p := range ports {
+		if !slices.ContainsFunc(services, func(s naming.Service) bool { return !s.Prefix.IsValid() && s.Port == p }) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func portList(ports []uint16) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = strconv.Itoa(int(p))
+	}
+	return strings.Join(s, ", ")
+}
+
+// parsePorts accepts "80", "80,8080" and repeated flags; none is not an
+// error here, since --service may name the ports.
+func parsePorts(vals []string) ([]uint16, error) {
 	var ports []uint16
 	for _, v := range vals {
 		for _, s := range strings.Split(v, ",") {

@@ -26,7 +26,7 @@ func newRootCmd(stdout, stderr io.Writer, env lookupEnv) *cobra.Command {
 func newRootCmdWith(stdout, stderr io.Writer, env lookupEnv, runF func(*cobra.Command, *Options) error) *cobra.Command {
 	opts := &Options{Stdout: stdout, Stderr: stderr}
 	cmd := &cobra.Command{
-		Use:   "xray-capture --port PORT --service-name NAME [--read FILE]",
+		Use:   "xray-capture --port PORT --service-name NAME [--service SPEC=NAME]... [--read FILE]",
 		Short: "Trace an app's HTTP traffic into AWS X-Ray segments, without touching the app",
 		Long: `xray-capture watches the HTTP/1.x traffic of an app port, pairs each response
 with its request and sends one X-Ray segment per request to the X-Ray daemon,
@@ -38,13 +38,29 @@ through the same pipeline.
 
 Options come from flags, then XRAY_CAPTURE_<FLAG> variables (for example
 XRAY_CAPTURE_SERVICE_NAME, and the SDKs' AWS_XRAY_DAEMON_ADDRESS), then the
-YAML file of --config, then the defaults. AWS_XRAY_TRACING_NAME, as in the
-X-Ray SDKs, overrides the service name.`,
+YAML file of --config, then the defaults.
+
+One agent traces several services: --service SPEC=NAME names the requests
+to a server port (8080=shop), address (10.0.1.5=shop, 2001:db8::1=shop),
+network (10.0.1.0/24=shop) or address or network with a port
+(10.0.1.5:8080=shop, [2001:db8::1]:8080=shop). The most specific wins:
+address with port, longest network with port, address or network alone,
+port alone; --service-name names the rest. The ports named are traced
+without --port. XRAY_CAPTURE_SERVICE takes a comma-separated list, the
+--config file a mapping ("service: {8080: shop, 10.0.1.0/24: cart}").
+AWS_XRAY_TRACING_NAME, as in the X-Ray SDKs, overrides the --service-name
+name only, so that per-service names stay apart.`,
 		Example: `  # Trace the app on port 8080, live (as root)
   xray-capture --port 8080 --service-name shop --print
 
   # Replay a capture, print the segments as JSON lines
   xray-capture --read testdata/captures/keepalive.pcap --port 8080 --service-name shop --output -
+
+  # Two apps on one host, each under its own name
+  xray-capture --service 8080=shop --service 9090=cart --print
+
+  # Name by the server's address or network; "other" names the rest
+  xray-capture --port 80 --service 10.0.1.0/24=shop --service 10.0.2.7=cart --service-name other
 
   # Name segments after the Host header when it matches a pattern
   xray-capture --read app.pcap --port 80 --service-name shop --dynamic-naming '*.example.com'`,
@@ -61,7 +77,10 @@ X-Ray SDKs, overrides the service name.`,
 			}
 			sourcesErr := applySources(fs, env, file)
 			if v, ok := env("AWS_XRAY_TRACING_NAME"); ok && v != "" {
-				opts.ServiceName = v // as the Python SDK: the env var overrides the configured name
+				// As the Python SDK, the variable overrides the configured
+				// name; but only the default one: overriding every
+				// --service name would merge the services into one.
+				opts.ServiceName = v
 			}
 			opts.samplingSet = fs.Changed("sampling")
 			opts.maxConnectionsSet = fs.Changed("max-connections")
@@ -74,9 +93,10 @@ X-Ray SDKs, overrides the service name.`,
 	f := cmd.PersistentFlags()
 	f.String("config", "", "YAML file of options (keys are the flag names); flags and XRAY_CAPTURE_* variables win over it")
 	f.StringVarP(&opts.Read, "read", "r", "", "replay this pcap or pcapng file (gzipped or not) instead of capturing live")
-	f.StringSliceVarP(&opts.portValues, "port", "p", nil, "server port(s) of the app, e.g. 8080 or 80,8080 (repeatable); required")
-	f.StringVar(&opts.ServiceName, "service-name", "", "segment name (overridden by AWS_XRAY_TRACING_NAME); required")
-	f.StringVar(&opts.DynamicNaming, "dynamic-naming", "", "name segments after the Host header when it matches this pattern (* and ?)")
+	f.StringSliceVarP(&opts.portValues, "port", "p", nil, "server port(s) of the app, e.g. 8080 or 80,8080 (repeatable); required unless --service names a port")
+	f.StringSliceVar(&opts.serviceValues, "service", nil, "segment name for a server port, address or network, as `SPEC=NAME`: 8080=shop, 10.0.1.0/24=shop, 10.0.1.5:8080=shop, [2001:db8::1]:8080=shop (repeatable or comma-separated); the most specific wins, and its port is traced")
+	f.StringVar(&opts.ServiceName, "service-name", "", "default segment name, for requests no --service names (overridden by AWS_XRAY_TRACING_NAME); required unless --service names every port")
+	f.StringVar(&opts.DynamicNaming, "dynamic-naming", "", "name segments after the Host header when it matches this pattern (* and ?); others take their --service name, else --service-name")
 	f.StringVar(&opts.daemon, "daemon-address", emitter.DefaultDaemonAddress, "X-Ray daemon, host:port or \"tcp:host:port udp:host:port\" (the TCP one serves sampling rules), or off (segments only to --output, --print or --summary)")
 	f.StringVarP(&opts.Output, "output", "o", "", "also write segments as JSON lines to this file (- for stdout); live, appended to and reopened on SIGHUP")
 	f.DurationVar(&opts.ResponseTimeout, "response-timeout", segmenter.DefaultResponseTimeout, "a request unanswered this long is sent as a timeout")
@@ -92,7 +112,7 @@ X-Ray SDKs, overrides the service name.`,
 	f.IntVar(&opts.RingMB, "ring-size-mb", 16, "size of the AF_PACKET ring in MiB (all workers together)")
 	f.IntVar(&opts.Workers, "workers", 1, "live capture pipelines, one per core the agent may use; the kernel hands each connection to one (PACKET_FANOUT), and each has its own ring and share of the memory bounds")
 	f.BoolVar(&opts.Print, "print", false, "also print one line per request on stdout")
-	f.BoolVar(&opts.Summary, "summary", false, "print a per-route table (requests, error and fault rates, p50/p90/p99 latency) at the end, and live on SIGUSR1")
+	f.BoolVar(&opts.Summary, "summary", false, "print a table per service and route (requests, error and fault rates, p50/p90/p99 latency) at the end, and live on SIGUSR1")
 	f.StringVar(&opts.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&opts.LogFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&opts.MetricsAddress, "metrics-address", "", "serve Prometheus /metrics and /healthz on this address, e.g. :9100 (default off)")

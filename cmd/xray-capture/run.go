@@ -66,6 +66,7 @@ func (o *Options) pipelineOptions(log *slog.Logger, box *pipeline.Box) pipeline.
 
 		Ports:           o.Ports,
 		ServiceName:     o.ServiceName,
+		Services:        o.Services,
 		DynamicNaming:   o.DynamicNaming,
 		ResponseTimeout: o.ResponseTimeout,
 		IdleTimeout:     o.IdleTimeout,

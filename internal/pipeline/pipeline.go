@@ -31,9 +31,12 @@ type Options struct {
 	Workers   int                // live: rings in a fanout group, a worker each
 
 	// The tracker. The bounds are for all workers together.
-	Ports           []uint16
-	ServiceName     string
-	DynamicNaming   string // a Host pattern; "" names every segment ServiceName
+	Ports       []uint16
+	ServiceName string // the default name; "" only when Services names every port
+	// Services name segments by their connection's server address and
+	// port, before ServiceName (naming.Services).
+	Services        []naming.Service
+	DynamicNaming   string // a Host pattern; "" names segments by Services and ServiceName alone
 	ResponseTimeout time.Duration
 	IdleTimeout     time.Duration
 	MaxConnections  int
@@ -165,13 +168,9 @@ func New(ctx context.Context, o Options) (_ *Pipeline, err error) {
 
 // newTracker builds worker i of n; it gets 1/n of the memory bounds.
 func newTracker(o Options, sink segmenter.Sink, sampler sampling.Sampler, md awsmeta.Metadata, i, n int) (*segmenter.Tracker, error) {
-	fixed, err := naming.NewFixed(o.ServiceName)
+	namer, err := newNamer(o)
 	if err != nil {
 		return nil, err
-	}
-	var namer segmenter.Namer = fixed
-	if o.DynamicNaming != "" {
-		namer = naming.NewDynamic(o.DynamicNaming, fixed)
 	}
 	ids := xray.NewIDGen()
 	if o.IDSeed != 0 {
@@ -194,6 +193,26 @@ func newTracker(o Options, sink segmenter.Sink, sampler sampling.Sampler, md aws
 		Budget:          reassemblyBudget(o.ReassemblyMB << 20 / n),
 		ParseLimits:     httpparse.Limits{Budget: &httpparse.Budget{MaxBytes: o.HeaderBufferMB << 20 / n}},
 	})
+}
+
+// newNamer names by the Host pattern, then by the connection's service,
+// then the default name.
+func newNamer(o Options) (naming.Namer, error) {
+	var fixed *naming.Fixed
+	if o.ServiceName != "" || len(o.Services) == 0 {
+		var err error
+		if fixed, err = naming.NewFixed(o.ServiceName); err != nil {
+			return nil, err
+		}
+	}
+	var namer naming.Namer = fixed
+	if len(o.Services) > 0 {
+		namer = naming.NewServices(o.Services, fixed)
+	}
+	if o.DynamicNaming != "" {
+		namer = naming.NewDynamic(o.DynamicNaming, namer)
+	}
+	return namer, nil
 }
 
 // Run runs every worker until its file ends, ctx is done, or a source
