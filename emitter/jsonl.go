@@ -113,6 +113,18 @@ type Sink interface {
 	Emit(s *xray.Segment)
 }
 
+// SampledOnly passes on the sampled segments only: the daemon and the
+// output file get those, while the views (--print, --summary) may see every
+// request (xray.Segment.NotSampled).
+type SampledOnly struct{ Sink Sink }
+
+// Emit passes s on unless it was not sampled.
+func (o SampledOnly) Emit(s *xray.Segment) {
+	if !s.NotSampled {
+		o.Sink.Emit(s)
+	}
+}
+
 // Tee hands each segment to several sinks in turn.
 type Tee []Sink
 

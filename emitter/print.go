@@ -69,6 +69,9 @@ func (p *Printer) Emit(s *xray.Segment) {
 	}
 	b = append(b, ' ')
 	b = append(b, s.Name...)
+	if s.NotSampled {
+		b = append(b, " (not sampled: not sent)"...)
+	}
 	b = append(b, '\n')
 	p.buf = b
 	p.w.Write(b)

@@ -16,8 +16,8 @@ import (
 const MaxRoutes = 1000
 
 // Summary aggregates segments per service (the segment name), method and
-// path: requests, error (4xx) and fault (5xx or unanswered) rates, and
-// latency percentiles. It is safe for concurrent use: the capture
+// path: requests seen, of which sampled (sent), error (4xx) and fault (5xx
+// or unanswered) rates, and latency percentiles, over every request seen. It is safe for concurrent use: the capture
 // goroutine adds, a signal prints.
 type Summary struct {
 	mu     sync.Mutex
@@ -29,6 +29,7 @@ type route struct {
 	service           string
 	method, path      string
 	n, errors, faults int
+	sampled           int // of n: sent (the others were seen, not sampled)
 	hist              latencyHist
 }
 
@@ -66,6 +67,9 @@ func (m *Summary) Emit(s *xray.Segment) {
 		}
 	}
 	r.n++
+	if !s.NotSampled {
+		r.sampled++
+	}
 	if s.Error {
 		r.errors++
 	}
@@ -94,9 +98,9 @@ func (m *Summary) Print(w io.Writer) error {
 		return rs[i].method+rs[i].path < rs[j].method+rs[j].path
 	})
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tMETHOD\tPATH\tREQUESTS\tERROR%\tFAULT%\tP50\tP90\tP99")
+	fmt.Fprintln(tw, "SERVICE\tMETHOD\tPATH\tREQUESTS\tSAMPLED\tERROR%\tFAULT%\tP50\tP90\tP99")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.1f\t%.1f\t%s\t%s\t%s\n", r.service, r.method, r.path, r.n,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.1f\t%.1f\t%s\t%s\t%s\n", r.service, r.method, r.path, r.n, r.sampled,
 			100*float64(r.errors)/float64(r.n), 100*float64(r.faults)/float64(r.n),
 			fmtDur(r.hist.quantile(0.5)), fmtDur(r.hist.quantile(0.9)), fmtDur(r.hist.quantile(0.99)))
 	}

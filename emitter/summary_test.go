@@ -62,8 +62,8 @@ func TestSummaryPerService(t *testing.T) {
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "SERVICE") {
 		t.Fatalf("table:\n%s", b.String())
 	}
-	for i, want := range [][]string{{"shop", "GET", "/cart", "3", "0.0", "0.0"}, {"cart", "GET", "/cart", "2", "0.0", "100.0"}} {
-		if f := strings.Fields(lines[i+1]); len(f) < 6 || strings.Join(f[:6], " ") != strings.Join(want, " ") {
+	for i, want := range [][]string{{"shop", "GET", "/cart", "3", "3", "0.0", "0.0"}, {"cart", "GET", "/cart", "2", "2", "0.0", "100.0"}} {
+		if f := strings.Fields(lines[i+1]); len(f) < 7 || strings.Join(f[:7], " ") != strings.Join(want, " ") {
 			t.Errorf("row %d: %q, want %q", i+1, lines[i+1], want)
 		}
 	}

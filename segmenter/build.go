@@ -22,10 +22,11 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 	if r.deferSample {
 		t.sampleLate(r)
 	}
-	if !r.sampled {
+	if !r.sampled && !t.cfg.ViewUnsampled {
 		return // decided and counted when the request came
 	}
 	s := &t.seg
+	s.NotSampled = !r.sampled
 	s.SamplingRule = r.rule
 	s.Name = r.get(r.name)
 	// One read for both ids; the buffer lives in the Tracker so that
@@ -87,6 +88,10 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 	s.Resync = r.resync
 	s.Tunnelled = r.tunnelled
 	s.CaptureGap = r.gap || resp != nil && resp.Gap
+	if s.NotSampled {
+		t.cfg.Sink.Emit(s) // a view's: not a segment, nothing to count
+		return
+	}
 	if s.CaptureGap {
 		t.Stats.GapSegments++
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/xray-capture/xray-capture/capture"
+	"github.com/xray-capture/xray-capture/sampling"
 )
 
 // Outcomes (closed, reset, timeout) say the server never answered: each
@@ -152,5 +153,31 @@ func TestGapPastTheBodyKeepsTheCertainPair(t *testing.T) {
 	check(t, sink, "/big 200 gap")
 	if tr.Stats.UnpairedRequests != 1 || tr.Stats.GapSegments != 1 {
 		t.Errorf("stats %+v", tr.Stats)
+	}
+}
+
+// noneSampler samples nothing.
+type noneSampler struct{}
+
+func (noneSampler) Sample(time.Time, *sampling.Request) sampling.Decision { return sampling.Decision{} }
+
+func TestViewUnsampled(t *testing.T) {
+	for _, view := range []bool{false, true} {
+		tr, sink := newTrackerWith(t, func(c *Config) { c.Sampler, c.ViewUnsampled = noneSampler{}, view })
+		c := newConv(t, tr, 42401)
+		c.send(true, req("/rule"), 0)
+		c.send(false, resp(200, "a"), 0)
+		c.send(true, req("/header", "X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0\r\n"), 0)
+		c.send(false, resp(201, "b"), 0)
+		c.send(true, req("/forced", "X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1\r\n"), 0)
+		c.send(false, resp(202, "c"), 0)
+		want := []string{"/forced 202"}
+		if view {
+			want = []string{"/rule 200", "/header 201", "/forced 202"}
+		}
+		check(t, sink, want...)
+		if tr.Stats.Segments != 1 {
+			t.Errorf("view %v: %d segments counted, want the one sampled", view, tr.Stats.Segments)
+		}
 	}
 }

@@ -250,23 +250,28 @@ func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq, headerEnd uint32
 	}
 	r.gap = m.Gap
 	r.tunnelled = c.tunnel == tunnelHTTP
+	decided := false
 	if th.Sampled == 0 {
 		t.Stats.NotSampledHeader++
-		return // kept for pairing only; nothing to copy
+		if !t.cfg.ViewUnsampled {
+			return // kept for pairing only; nothing to copy
+		}
+		decided = true
 	}
 	t.nameBuf = t.cfg.Namer.AppendName(t.nameBuf[:0], m.Host, c.serverIP, c.serverPort)
-	if th.Sampled == 1 {
+	switch {
+	case th.Sampled == 1:
 		t.Stats.SampledByHeader++
-		r.sampled = true
-	} else if !r.uncertain {
+		r.sampled, decided = true, true
+	case th.Sampled < 0 && !r.uncertain:
 		// An uncertain request may never become a segment: the rules decide
 		// only when it does (sampleLate), so that it takes no reservoir slot
 		// for nothing.
 		d := t.sample(m.Start, m.Host, m.Method, httpparse.PathOf(m.Target))
-		if !d.Sampled {
+		if !d.Sampled && !t.cfg.ViewUnsampled {
 			return
 		}
-		r.sampled, r.rule = true, d.RuleName
+		r.sampled, r.rule, decided = d.Sampled, d.RuleName, true
 	}
 	r.method = r.put(m.Method, 64)
 	r.target = r.put(m.Target, maxURLBytes)
@@ -275,7 +280,7 @@ func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq, headerEnd uint32
 	r.xff, r.hasXFF = r.put(firstForwarded(m.XForwardedFor), maxClientIPBytes), m.HasXForwardedFor
 	r.name = r.put(t.nameBuf, len(t.nameBuf))
 	r.root, r.parent = r.put(th.Root, len(th.Root)), r.put(th.Parent, len(th.Parent))
-	r.deferSample = !r.sampled
+	r.deferSample = !decided
 }
 
 // sample asks the sampler, which matches on the segment name already in

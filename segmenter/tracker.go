@@ -47,6 +47,10 @@ type Config struct {
 	// Pairing says whether a connection that lost step may resume at an
 	// ACK anchor (docs/pairing.md).
 	Pairing PairingMode
+	// ViewUnsampled builds a segment for requests not sampled too, marked
+	// NotSampled, for views that show every request (--print, --summary).
+	// It costs a segment per request instead of per sampled one.
+	ViewUnsampled bool
 }
 
 // PairingMode chooses what a connection does after a loss that destroyed

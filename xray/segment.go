@@ -19,6 +19,9 @@ type Segment struct {
 	// InProgress: the request had no end when the capture stopped; the
 	// document has "in_progress":true and no end_time.
 	InProgress bool
+	// NotSampled: a request the sampler (or its trace header) did not
+	// sample, built only for the views (--print, --summary); never sent.
+	NotSampled bool
 
 	Method, URL, UserAgent, ClientIP []byte
 	HasUserAgent                     bool // the header was sent, maybe empty: user_agent is then ""

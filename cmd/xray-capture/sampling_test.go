@@ -120,7 +120,7 @@ func TestReplaySummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 11 || !strings.HasPrefix(lines[0], "SERVICE") || !strings.Contains(out, "s        GET     /status/500       1         0.0     100.0   92µs") {
+	if len(lines) != 11 || !strings.HasPrefix(lines[0], "SERVICE") || !strings.Contains(out, "s        GET     /status/500       1         1        0.0     100.0   92µs") {
 		t.Errorf("summary table:\n%s", out)
 	}
 }

@@ -69,18 +69,18 @@ func TestServicesSummary(t *testing.T) {
 	}
 	rows := map[string]string{}
 	for line := range strings.SplitSeq(out, "\n") {
-		if f := strings.Fields(line); len(f) >= 6 {
-			rows[f[0]+" "+f[1]+" "+f[2]] = strings.Join(f[3:6], " ")
+		if f := strings.Fields(line); len(f) >= 7 {
+			rows[f[0]+" "+f[1]+" "+f[2]] = strings.Join(f[3:7], " ")
 		}
 	}
 	for route, want := range map[string]string{
-		"SERVICE METHOD PATH":    "REQUESTS ERROR% FAULT%",
-		"shop GET /hello":        "2 0.0 0.0",
-		"shop GET /status/404":   "1 100.0 0.0",
-		"shop GET /status/503":   "1 0.0 100.0",
-		"static GET /static.txt": "2 0.0 0.0",
-		"static GET /limited":    "1 100.0 0.0",
-		"static GET /empty":      "1 0.0 0.0",
+		"SERVICE METHOD PATH":    "REQUESTS SAMPLED ERROR% FAULT%",
+		"shop GET /hello":        "2 2 0.0 0.0",
+		"shop GET /status/404":   "1 1 100.0 0.0",
+		"shop GET /status/503":   "1 1 0.0 100.0",
+		"static GET /static.txt": "2 2 0.0 0.0",
+		"static GET /limited":    "1 1 100.0 0.0",
+		"static GET /empty":      "1 1 0.0 0.0",
 	} {
 		if rows[route] != want {
 			t.Errorf("row %q: %q, want %q", route, rows[route], want)

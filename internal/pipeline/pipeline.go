@@ -159,7 +159,7 @@ func New(ctx context.Context, o Options) (_ *Pipeline, err error) {
 	// A tracker per source, into that worker's sinks.
 	for i, w := range p.workers {
 		w.sinks = sinks[i]
-		if w.t, err = newTracker(o, w.sinks.sink(), sampler, md, i, n); err != nil {
+		if w.t, err = newTracker(o, w.sinks.sink(), w.sinks.views(), sampler, md, i, n); err != nil {
 			return nil, err
 		}
 	}
@@ -167,7 +167,7 @@ func New(ctx context.Context, o Options) (_ *Pipeline, err error) {
 }
 
 // newTracker builds worker i of n; it gets 1/n of the memory bounds.
-func newTracker(o Options, sink segmenter.Sink, sampler sampling.Sampler, md awsmeta.Metadata, i, n int) (*segmenter.Tracker, error) {
+func newTracker(o Options, sink segmenter.Sink, views bool, sampler sampling.Sampler, md awsmeta.Metadata, i, n int) (*segmenter.Tracker, error) {
 	namer, err := newNamer(o)
 	if err != nil {
 		return nil, err
@@ -190,6 +190,7 @@ func newTracker(o Options, sink segmenter.Sink, sampler sampling.Sampler, md aws
 		MaxPending:      o.MaxPending,
 		Sampler:         sampler,
 		Pairing:         o.Pairing,
+		ViewUnsampled:   views,
 		Budget:          reassemblyBudget(o.ReassemblyMB << 20 / n),
 		ParseLimits:     httpparse.Limits{Budget: &httpparse.Budget{MaxBytes: o.HeaderBufferMB << 20 / n}},
 	})

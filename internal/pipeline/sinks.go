@@ -112,14 +112,18 @@ func (s *sinkSet) flush() {
 	}
 }
 
-// sink is the set as the tracker's one Sink.
+// views reports whether a sink shows every request, sampled or not.
+func (s *sinkSet) views() bool { return s.print != nil || s.summary != nil }
+
+// sink is the set as the tracker's one Sink. With views, the tracker also
+// builds segments for requests not sampled, which only the views get.
 func (s *sinkSet) sink() segmenter.Sink {
 	var tee emitter.Tee
 	if s.udp != nil {
-		tee = append(tee, s.udp)
+		tee = append(tee, emitter.SampledOnly{Sink: s.udp})
 	}
 	if s.lines != nil {
-		tee = append(tee, s.lines)
+		tee = append(tee, emitter.SampledOnly{Sink: s.lines})
 	}
 	if s.print != nil {
 		tee = append(tee, s.print)

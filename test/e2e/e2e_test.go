@@ -412,14 +412,14 @@ func TestSummaryOnSIGUSR1(t *testing.T) {
 		t.Fatalf("daemon got %d segments (%v), want 5", len(docs), bad)
 	}
 	e.agent.Process.Signal(syscall.SIGUSR1)
-	// SERVICE METHOD PATH REQUESTS ERROR% FAULT% P50 P90 P99
-	want := map[string][]string{"/lo": {"e2e", "GET", "/lo", "3", "0.0", "0.0"}, "/status/503": {"e2e", "GET", "/status/503", "2", "0.0", "100.0"}}
+	// SERVICE METHOD PATH REQUESTS SAMPLED ERROR% FAULT% P50 P90 P99
+	want := map[string][]string{"/lo": {"e2e", "GET", "/lo", "3", "3", "0.0", "0.0"}, "/status/503": {"e2e", "GET", "/status/503", "2", "2", "0.0", "100.0"}}
 	deadline := time.Now().Add(5 * time.Second)
 	for len(want) > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 		for line := range strings.SplitSeq(e.stdout.String(), "\n") {
 			f := strings.Fields(line)
-			if len(f) >= 6 && want[f[2]] != nil && slices.Equal(f[:6], want[f[2]]) {
+			if len(f) >= 7 && want[f[2]] != nil && slices.Equal(f[:7], want[f[2]]) {
 				delete(want, f[2])
 			}
 		}
