@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -183,31 +184,54 @@ func envNames(flag string) []string {
 }
 
 // newConfigCmd is "config print": the effective configuration as YAML, in
-// the --config file's format.
-func newConfigCmd(stdout io.Writer, env lookupEnv) *cobra.Command {
+// the --config file's format: validated as a run validates it, with the
+// values a run would use.
+func newConfigCmd(stdout io.Writer, env lookupEnv, opts *Options) *cobra.Command {
 	cfg := &cobra.Command{Use: "config", Short: "Show the configuration"}
 	cfg.AddCommand(&cobra.Command{
 		Use:   "print",
 		Short: "Print the effective configuration (flags > environment > --config file > defaults) as YAML",
-		Args:  cobra.NoArgs,
+		Long: `Print the configuration a run with the same flags, environment and --config
+file would use, as YAML in the --config file's format: checked as a run
+checks it (it fails where the run would), with the values the run would
+use: AWS_XRAY_TRACING_NAME over service-name, max-connections capped by
+--max-memory-mb, the memory shares filled in.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			file, err := readConfig(cmd.Flags(), env)
-			if err != nil {
+			if err := opts.resolve(cmd.Flags(), env); err != nil {
 				return err
 			}
-			if err := applySources(cmd.Flags(), env, file); err != nil {
-				return err
-			}
-			return printConfig(stdout, cmd.Flags())
+			return printConfig(stdout, cmd.Flags(), opts.effective())
 		},
 	})
 	return cfg
 }
 
-func printConfig(w io.Writer, fs *pflag.FlagSet) error {
+// effective names the values a run uses where they are not the flag's
+// as given: derived, capped, or overridden.
+func (o *Options) effective() map[string]string {
+	return map[string]string{
+		"service-name":         o.ServiceName,
+		"max-connections":      strconv.Itoa(o.MaxConnections),
+		"max-reassembly-mb":    strconv.Itoa(o.ReassemblyMB),
+		"max-header-buffer-mb": strconv.Itoa(o.HeaderBufferMB),
+	}
+}
+
+// printConfig writes every flag's value as YAML, those of effective
+// replaced.
+func printConfig(w io.Writer, fs *pflag.FlagSet, effective map[string]string) error {
 	vals := map[string]*yaml.Node{}
 	fs.VisitAll(func(f *pflag.Flag) {
 		if f.Hidden || f.Name == "help" || f.Name == "config" {
+			return
+		}
+		if v, ok := effective[f.Name]; ok {
+			n := &yaml.Node{Kind: yaml.ScalarNode, Value: v, Tag: "!!str"}
+			if f.Value.Type() == "int" {
+				n.Tag = "!!int"
+			}
+			vals[f.Name] = n
 			return
 		}
 		if sv, ok := f.Value.(pflag.SliceValue); ok && mappingFlags[f.Name] {

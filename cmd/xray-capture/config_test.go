@@ -115,6 +115,60 @@ func TestConfigPrint(t *testing.T) {
 	}
 }
 
+// TestConfigPrintIsWhatARunUses: config print validates as a run does and
+// prints the values a run uses; each case is checked against the options
+// the run would get.
+func TestConfigPrintIsWhatARunUses(t *testing.T) {
+	file := writeConfig(t, "port: [80]\nservice-name: from-file\nmax-memory-mb: 64\n")
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string
+		want    []string
+	}{
+		{"tracing name", map[string]string{"AWS_XRAY_TRACING_NAME": "tn"}, []string{"--port", "8080", "--service-name", "demo"}, "",
+			[]string{"service-name: tn\n"}},
+		{"tracing name over the file", map[string]string{"AWS_XRAY_TRACING_NAME": "tn"}, []string{"--config", file}, "",
+			[]string{"service-name: tn\n", "max-memory-mb: 64\n"}},
+		{"connections capped by memory", nil, []string{"--port", "80", "--service-name", "s"}, "",
+			[]string{"max-connections: 32768\n", "max-reassembly-mb: 64\n", "max-header-buffer-mb: 64\n"}},
+		{"connections capped by the file's memory", nil, []string{"--config", file}, "",
+			[]string{"max-connections: 8192\n", "max-reassembly-mb: 16\n"}},
+		{"connections given", nil, []string{"--port", "80", "--service-name", "s", "--max-connections", "100000"}, "",
+			[]string{"max-connections: 100000\n"}},
+		{"port out of range", nil, []string{"--port", "80800", "--service-name", "s"}, `--port "80800"`, nil},
+		{"port from env not a number", map[string]string{"XRAY_CAPTURE_PORT": "abc"}, []string{"--service-name", "s"}, `--port "abc"`, nil},
+		{"no name", nil, []string{"--port", "80"}, "a service name is required", nil},
+		{"bad engine in env", map[string]string{"XRAY_CAPTURE_ENGINE": "magic"}, []string{"--port", "80", "--service-name", "s"}, `--engine "magic"`, nil},
+	} {
+		out, _, err := runCLI(t, tc.env, append([]string{"config", "print"}, tc.args...)...)
+		_, runErr := parse(t, tc.env, tc.args...)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || runErr == nil || runErr.Error() != err.Error() {
+				t.Errorf("%s: config print error %v, run error %v; want both %q", tc.name, err, runErr, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || runErr != nil {
+			t.Errorf("%s: %v / %v", tc.name, err, runErr)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: config print lacks %q:\n%s", tc.name, w, out)
+			}
+		}
+		// Read back as a --config file, it gives the run's options.
+		o, err := parse(t, nil, "--config", writeConfig(t, out))
+		run, _ := parse(t, tc.env, tc.args...)
+		if err != nil || o.ServiceName != run.ServiceName || o.MaxConnections != run.MaxConnections ||
+			fmt.Sprint(o.Ports) != fmt.Sprint(run.Ports) || o.ReassemblyMB != run.ReassemblyMB {
+			t.Errorf("%s: read back %+v (%v), the run uses %+v", tc.name, o, err, run)
+		}
+	}
+}
+
 // TestPairingOption: --pairing, XRAY_CAPTURE_PAIRING and the config key
 // pairing, in their order of precedence, reach Options.Pairing; a bad
 // value is an error that names its source.
@@ -318,7 +372,7 @@ func TestServiceConfigPrint(t *testing.T) {
 	if o, err = parse(t, nil, "--config", writeConfig(t, out)); err != nil || fmt.Sprint(o.Services) != "[8080=shop [2001:db8::1]:9090=v6 10.0.2.1=mapped]" {
 		t.Errorf("round trip:\n%s\n%v, %v", out, o, err)
 	}
-	out, _, _ = runCLI(t, nil, "config", "print")
+	out, _, _ = runCLI(t, nil, "config", "print", "--port", "80", "--service-name", "s")
 	if !strings.Contains(out, "service: {}\n") {
 		t.Errorf("no services:\n%s", out)
 	}

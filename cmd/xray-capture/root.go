@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/xray-capture/xray-capture/emitter"
 	"github.com/xray-capture/xray-capture/segmenter"
@@ -68,23 +69,7 @@ name only, so that per-service names stay apart.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fs := cmd.Flags()
-			file, err := readConfig(fs, env)
-			if err != nil {
-				// None of the file applies: judging the other options
-				// would report what it would have set.
-				return err
-			}
-			sourcesErr := applySources(fs, env, file)
-			if v, ok := env("AWS_XRAY_TRACING_NAME"); ok && v != "" {
-				// As the Python SDK, the variable overrides the configured
-				// name; but only the default one: overriding every
-				// --service name would merge the services into one.
-				opts.ServiceName = v
-			}
-			opts.samplingSet = fs.Changed("sampling")
-			opts.maxConnectionsSet = fs.Changed("max-connections")
-			if err := errors.Join(sourcesErr, opts.validate()); err != nil {
+			if err := opts.resolve(cmd.Flags(), env); err != nil {
 				return err
 			}
 			return runF(cmd, opts)
@@ -131,10 +116,33 @@ name only, so that per-service names stay apart.`,
 	_ = f.MarkHidden("beanstalk-config")
 	_ = cmd.RegisterFlagCompletionFunc("pairing", cobra.FixedCompletions(
 		[]string{segmenter.PairingResync.String(), segmenter.PairingStrict.String()}, cobra.ShellCompDirectiveNoFileComp))
-	cmd.AddCommand(newVersionCmd(stdout), newConfigCmd(stdout, env))
+	cmd.AddCommand(newVersionCmd(stdout), newConfigCmd(stdout, env, opts))
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	return cmd
+}
+
+// resolve sets the options from every source (flags, then XRAY_CAPTURE_*
+// variables, then the --config file, then AWS_XRAY_TRACING_NAME over the
+// default name) and validates them: what a run uses, and what "config
+// print" shows.
+func (opts *Options) resolve(fs *pflag.FlagSet, env lookupEnv) error {
+	file, err := readConfig(fs, env)
+	if err != nil {
+		// None of the file applies: judging the other options would
+		// report what it would have set.
+		return err
+	}
+	sourcesErr := applySources(fs, env, file)
+	if v, ok := env("AWS_XRAY_TRACING_NAME"); ok && v != "" {
+		// As the Python SDK, the variable overrides the configured name;
+		// but only the default one: overriding every --service name would
+		// merge the services into one.
+		opts.ServiceName = v
+	}
+	opts.samplingSet = fs.Changed("sampling")
+	opts.maxConnectionsSet = fs.Changed("max-connections")
+	return errors.Join(sourcesErr, opts.validate())
 }
 
 func newVersionCmd(stdout io.Writer) *cobra.Command {
