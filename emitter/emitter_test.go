@@ -2,6 +2,7 @@ package emitter
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -294,5 +295,43 @@ func BenchmarkUDPEmit(b *testing.B) {
 	u.Flush()
 	if u.SendErrors > 0 {
 		b.Logf("%d send errors (%v)", u.SendErrors, u.LastError)
+	}
+}
+
+// A few datagrams to a port nobody listens on all leave before the ICMP
+// answer: Close finds it, so that a replay does not claim them delivered.
+func TestUDPCloseFindsNoDaemon(t *testing.T) {
+	l, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.LocalAddr().String()
+	l.Close()
+	u, err := NewUDP(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		u.Emit(segment("http://h/a"))
+	}
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(u.Unreachable, unix.ECONNREFUSED) {
+		t.Errorf("sent %d, errors %d, unreachable %v: want connection refused", u.Sent, u.SendErrors, u.Unreachable)
+	}
+
+	daemon, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer daemon.Close()
+	if u, err = NewUDP(daemon.LocalAddr().String()); err != nil {
+		t.Fatal(err)
+	}
+	u.Emit(segment("http://h/a"))
+	u.Close()
+	if u.Unreachable != nil || u.Sent != 1 {
+		t.Errorf("with a daemon: sent %d, unreachable %v", u.Sent, u.Unreachable)
 	}
 }

@@ -14,6 +14,7 @@ func TestSummary(t *testing.T) {
 		s.Start = time.Unix(0, 0)
 		s.End = s.Start.Add(time.Duration(i+1) * time.Millisecond) // 1..100 ms
 		s.Error, s.Fault = i%10 == 0, i%25 == 0
+		s.NotSampled = i%2 == 1 // seen, not sent: counted all the same
 		m.Emit(s)
 	}
 	other := segment("http://shop.test/health")
@@ -28,9 +29,9 @@ func TestSummary(t *testing.T) {
 		t.Fatalf("table:\n%s", b.String())
 	}
 	f := strings.Fields(lines[1])
-	// svc GET /cart 100 requests, 10% errors, 4% faults, p50 ~50ms, p99 ~99ms.
-	if f[0] != "svc" || f[1] != "GET" || f[2] != "/cart" || f[3] != "100" || f[4] != "10.0" || f[5] != "4.0" ||
-		!within(f[6], 50) || !within(f[7], 90) || !within(f[8], 99) {
+	// svc GET /cart 100 requests, 50 sampled, 10% errors, 4% faults, p50 ~50ms, p99 ~99ms.
+	if f[0] != "svc" || f[1] != "GET" || f[2] != "/cart" || f[3] != "100" || f[4] != "50" || f[5] != "10.0" || f[6] != "4.0" ||
+		!within(f[7], 50) || !within(f[8], 90) || !within(f[9], 99) {
 		t.Errorf("row %q", lines[1])
 	}
 	if !strings.Contains(lines[2], "/health") || !strings.Contains(lines[2], "µs") {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -82,8 +83,13 @@ type UDP struct {
 	ends  []int  // where each datagram in buf ends
 	batch        // the system's way to send the batch
 
+	// Sent counts datagrams the kernel took: UDP confirms no delivery.
 	Sent, SendErrors, TooLarge uint64
 	LastError                  error
+	// Unreachable is set by Close when the daemon's address answered that
+	// nothing listens (an ICMP port unreachable): some or all of what was
+	// sent was lost. Live, later sends fail and count in SendErrors.
+	Unreachable error
 }
 
 // udpBatch is the most datagrams one sendmmsg call takes here, and
@@ -193,8 +199,25 @@ func (u *UDP) refused(err error) {
 	u.LastError = err
 }
 
-// Close sends what is batched and closes the socket.
+// Close sends what is batched, records whether the daemon's address said
+// nothing listens there, and closes the socket.
 func (u *UDP) Close() error {
 	u.Flush()
+	if u.Sent > 0 {
+		u.checkReachable()
+	}
 	return unix.Close(u.fd)
+}
+
+// checkReachable reads the error an ICMP answer left on the socket. On a
+// local daemon address the answer to the first datagram comes back within
+// microseconds; one further off may take longer, hence the short wait.
+func (u *UDP) checkReachable() {
+	for range 5 {
+		if errno, err := unix.GetsockoptInt(u.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && errno != 0 {
+			u.Unreachable = unix.Errno(errno)
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,6 +123,15 @@ func TestSummaryLine(t *testing.T) {
 		t.Errorf("summary:\n got %q\nwant %q", stderr, want)
 	}
 
+	// Nothing listens at the daemon address: the datagrams leave before
+	// the ICMP answer, so they count as sent, and the summary says they
+	// were lost.
+	_, stderr, err = runCLI(t, nil, "--read", filepath.Join(captures, "midstream.pcap"), "--port", "8080",
+		"--service-name", "s", "--daemon-address", freeUDPAddr(t))
+	if err != nil || !strings.Contains(stderr, " daemon_unreachable (connection refused: nothing listens at the daemon address") {
+		t.Errorf("no daemon: %v\n%s", err, stderr)
+	}
+
 	// Without a daemon: the segments go to the file only, and the summary
 	// says the daemon was off.
 	out := filepath.Join(t.TempDir(), "segments.jsonl")
@@ -160,4 +170,14 @@ func TestOutputRewrittenAndFullDisk(t *testing.T) {
 	if !strings.Contains(stderr, " output_lost=8 (") {
 		t.Errorf("the summary line does not count the lost segments: %q", stderr)
 	}
+}
+
+// freeUDPAddr is a loopback UDP address nothing listens on.
+func freeUDPAddr(t *testing.T) string {
+	l, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.LocalAddr().String()
 }

@@ -192,9 +192,14 @@ func printSummary(w io.Writer, s pipeline.Snapshot) {
 		fmt.Fprintln(w, b.String()+" daemon=off")
 		return
 	}
+	// Sent: handed to the kernel. UDP confirms nothing; an ICMP answer
+	// that nothing listens is all that can be known.
 	fmt.Fprintf(&b, " daemon_sent=%d", s.Sent)
 	if s.SendErrors > 0 {
 		fmt.Fprintf(&b, " daemon_send_errors=%d (%v)", s.SendErrors, s.LastSendErr)
+	}
+	if s.DaemonUnreachable != nil {
+		fmt.Fprintf(&b, " daemon_unreachable (%v: nothing listens at the daemon address; sent datagrams were lost)", s.DaemonUnreachable)
 	}
 	if s.TooLarge > 0 {
 		fmt.Fprintf(&b, " segments_too_large=%d", s.TooLarge)

@@ -14,6 +14,9 @@ type Snapshot struct {
 	Stats                      segmenter.Stats
 	Sent, SendErrors, TooLarge uint64 // of the daemon's socket
 	LastSendErr                error
+	// DaemonUnreachable: at the end, the daemon's address had answered
+	// that nothing listens there (emitter.UDP.Unreachable).
+	DaemonUnreachable error
 	Daemon                     bool   // segments go to the daemon
 	OutWritten, OutLost        uint64 // of the JSON lines, which the workers share
 	LastOutErr                 error
@@ -34,6 +37,9 @@ func (s *Snapshot) add(o Snapshot) {
 	s.TooLarge += o.TooLarge
 	if s.LastSendErr == nil {
 		s.LastSendErr = o.LastSendErr
+	}
+	if s.DaemonUnreachable == nil {
+		s.DaemonUnreachable = o.DaemonUnreachable
 	}
 	// Not the output's counts: every worker read the same ones.
 	s.Kernel.Packets += o.Kernel.Packets
@@ -86,6 +92,7 @@ func takeSnapshot(t *segmenter.Tracker, sinks *sinkSet, src kernelStats) Snapsho
 	if u := sinks.udp; u != nil {
 		s.Daemon = true
 		s.Sent, s.SendErrors, s.TooLarge, s.LastSendErr = u.Sent, u.SendErrors, u.TooLarge, u.LastError
+		s.DaemonUnreachable = u.Unreachable
 	}
 	if l := sinks.lines; l != nil {
 		s.OutWritten, s.OutLost, s.LastOutErr = l.Counts()
