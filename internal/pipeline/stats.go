@@ -16,13 +16,13 @@ type Snapshot struct {
 	LastSendErr                error
 	// DaemonUnreachable: at the end, the daemon's address had answered
 	// that nothing listens there (emitter.UDP.Unreachable).
-	DaemonUnreachable error
-	Daemon                     bool   // segments go to the daemon
-	OutWritten, OutLost        uint64 // of the JSON lines, which the workers share
-	LastOutErr                 error
-	Kernel                     capture.KernelStats
-	Live                       bool // Kernel holds a live source's counters
-	Ready                      bool
+	DaemonUnreachable   error
+	Daemon              bool   // segments go to the daemon
+	OutWritten, OutLost uint64 // of the JSON lines, which the workers share
+	LastOutErr          error
+	Kernel              capture.KernelStats
+	Live                bool // Kernel holds a live source's counters
+	Ready               bool
 	// SamplingMode is what decides sampling now: all, default_rule,
 	// rules_file or centralized (the X-Ray service's rules, while the
 	// daemon answers).
