@@ -115,6 +115,10 @@ func (t *Tracker) connFor(key connKey, p *capture.Packet, toServer bool) *conn {
 	if p.Flags&capture.FlagRST != 0 || (p.PayloadLen == 0 && !syn) {
 		return nil
 	}
+	if t.ended.retransmitted(&key, p, toServer, t.now) {
+		t.Stats.AfterEnd++
+		return nil
+	}
 	if len(t.conns) >= t.cfg.MaxConnections {
 		// The bound is reached: the connection silent the longest makes
 		// room, and what it held is counted.

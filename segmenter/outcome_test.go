@@ -181,3 +181,31 @@ func TestViewUnsampled(t *testing.T) {
 		}
 	}
 }
+
+func TestRetransmissionAfterTheEndIsNotANewConnection(t *testing.T) {
+	tr, sink := newTracker(t)
+	c := newConv(t, tr, 42301)
+	request := c.packet(true, req("/once"), 0)
+	handle(t, tr, &request)
+	response := c.packet(false, resp(200, "a"), 0)
+	handle(t, tr, &response)
+	c.send(false, "", capture.FlagFIN)
+	c.send(true, "", capture.FlagFIN)
+	// Copies of both sides' data captured after both FINs: bytes the
+	// connection already carried, not a connection picked up mid-stream.
+	for _, p := range []capture.Packet{request, response} {
+		p.Timestamp = c.ts.Add(time.Millisecond)
+		handle(t, tr, &p)
+	}
+	// The four-tuple used again without a captured SYN: bytes past the
+	// end are a new connection (picked up mid-stream, so not paired
+	// without an anchor).
+	c.ts = c.ts.Add(time.Second)
+	c.send(true, req("/again"), 0)
+	c.send(false, resp(201, "b"), 0)
+	check(t, sink, "/once 200")
+	if tr.Stats.AfterEnd != 2 || tr.Stats.Connections != 2 || tr.Stats.Midstream != 1 || tr.Stats.Requests != 2 {
+		t.Errorf("stats: after end %d, connections %d, midstream %d, requests %d",
+			tr.Stats.AfterEnd, tr.Stats.Connections, tr.Stats.Midstream, tr.Stats.Requests)
+	}
+}

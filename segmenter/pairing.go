@@ -599,6 +599,7 @@ func (t *Tracker) endConn(c *conn, ts time.Time, outcome string) {
 		t.finishResponse(c, ts, outcome)
 	}
 	t.orphanQueue(c, ts, outcome)
+	t.ended.remember(c, t.now)
 	t.release(c)
 }
 

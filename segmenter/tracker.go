@@ -110,6 +110,7 @@ type Tracker struct {
 	cfg         Config
 	ports       [1024]uint64 // bitmap of server ports
 	conns       map[connKey]*conn
+	ended       endedTable // where recently ended connections' bytes lay
 	free        []*conn
 	newest      *conn // LRU list of conns by last packet
 	oldest      *conn
