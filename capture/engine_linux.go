@@ -64,7 +64,10 @@ func attachEBPF(src *Live, ports []uint16, log *slog.Logger) error {
 			log.Debug("verifier log", "log", fmt.Sprintf("%+v", ve))
 		}
 		if !canLoadBPF() {
-			return fmt.Errorf("%w (loading it needs CAP_BPF, or CAP_SYS_ADMIN before Linux 5.8)", err)
+			// The library's own hint (raise MEMLOCK) misleads here: the
+			// capability is what is missing.
+			log.Debug("eBPF load error", "error", err)
+			return errors.New("loading the eBPF filter needs CAP_BPF (or CAP_SYS_ADMIN before Linux 5.8), which this process does not hold")
 		}
 		return err
 	}

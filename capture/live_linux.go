@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -58,6 +59,19 @@ const (
 	sllHatypeOff     = frameSllOff + 8
 )
 
+// interfaceNames lists the interfaces that exist, for an error message.
+func interfaceNames() string {
+	ifs, err := net.Interfaces()
+	if err != nil || len(ifs) == 0 {
+		return "none found"
+	}
+	names := make([]string, len(ifs))
+	for i, ifc := range ifs {
+		names[i] = ifc.Name
+	}
+	return "there are: " + strings.Join(names, ", ")
+}
+
 // OpenLive opens a ring on iface ("" for every interface). The socket
 // receives nothing until a filter is attached, so no unfiltered packet
 // reaches the pipeline.
@@ -66,7 +80,7 @@ func OpenLive(iface string, rc RingConfig) (*Live, error) {
 	if iface != "" {
 		ifc, err := net.InterfaceByName(iface)
 		if err != nil {
-			return nil, fmt.Errorf("interface %q: %w", iface, err)
+			return nil, fmt.Errorf("interface %q: no such interface here (%s); leave --interface out to capture on all", iface, interfaceNames())
 		}
 		ifindex = ifc.Index
 	}

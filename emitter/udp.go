@@ -28,7 +28,7 @@ func ParseDaemonAddress(s string) (DaemonAddress, error) {
 	switch len(fields) {
 	case 1:
 		if err := checkHostPort(fields[0]); err != nil {
-			return DaemonAddress{}, fmt.Errorf("daemon address %q: %w", s, err)
+			return DaemonAddress{}, fmt.Errorf("daemon address %q: %w; want host:port (127.0.0.1:2000, xray-daemon:2000, [::1]:2000) or \"tcp:host:port udp:host:port\"", s, err)
 		}
 		return DaemonAddress{UDP: fields[0], TCP: fields[0]}, nil
 	case 2:

@@ -24,9 +24,11 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--port", "http", "--service-name", "s"}, nil, `--port "http"`},
 		{[]string{"--port", "80"}, nil, "a service name is required"},
 		{[]string{"--port", "80", "--service-name", "<>"}, nil, "empty after removing characters X-Ray rejects"},
-		{[]string{"--port", "80", "--service-name", "s", "--daemon-address", "nohost"}, nil, `daemon address "nohost"`},
+		{[]string{"--port", "80", "--service-name", "s", "--daemon-address", "nohost"}, nil, `daemon address "nohost": address nohost: missing port in address; want host:port (127.0.0.1:2000`},
 		{[]string{"--port", "80", "--service-name", "s"}, map[string]string{"AWS_XRAY_DAEMON_ADDRESS": "udp:a:1 udp:b:2"}, "udp given twice"},
 		{[]string{"--port", "80", "--service-name", "s", "--response-timeout", "0s"}, nil, "must be positive"},
+		{[]string{"--port", "80", "--service-name", "s", "--idle-timeout", "1s"}, nil, "--idle-timeout 1s: want at least --response-timeout (1m0s)"},
+		{[]string{"--port", "80", "--service-name", "s", "--idle-timeout", "40s", "--response-timeout", "50s"}, nil, "--idle-timeout 40s: want at least --response-timeout (50s)"},
 		{[]string{"--port", "80", "--service-name", "s", "--bogus"}, nil, "unknown flag: --bogus"},
 		{[]string{"--port", "80", "--service-name", "s", "extra"}, nil, "unknown command"},
 		{[]string{"--port", "80", "--service-name", "s", "--engine", "magic"}, nil, `--engine "magic"`},
@@ -46,6 +48,37 @@ func TestBadFlags(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: error spans several lines: %q", tc.args, err)
+		}
+	}
+}
+
+func TestVersionFlag(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		out, _, err := runCLI(t, nil, args...)
+		if err != nil || !strings.HasPrefix(out, "xray-capture ") || strings.Count(out, "\n") != 1 {
+			t.Errorf("%v: %q, %v", args, out, err)
+		}
+	}
+}
+
+// TestCompletionOffersValues asks cobra's completion entry point, as a
+// shell would, for the values of each flag that takes one of a few words.
+func TestCompletionOffersValues(t *testing.T) {
+	for flag, want := range map[string]string{
+		"--engine":               "auto ebpf cbpf pcap",
+		"--log-level":            "debug info warn error",
+		"--log-format":           "text json",
+		"--centralized-sampling": "auto on off",
+		"--plugins":              "ec2 ecs elasticbeanstalk",
+		"--pairing":              "resync strict",
+	} {
+		out, _, err := runCLI(t, nil, "__complete", flag, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if got := strings.Join(lines[:len(lines)-1], " "); got != want || lines[len(lines)-1] != ":4" {
+			t.Errorf("%s completes to %q (%q), want %q and no file names", flag, got, lines[len(lines)-1], want)
 		}
 	}
 }
@@ -87,7 +120,7 @@ func TestBadFiles(t *testing.T) {
 		want       string
 		segments   int
 	}{
-		{"missing", filepath.Join(dir, "nope.pcap"), "no such file", 0},
+		{"missing", filepath.Join(dir, "nope.pcap"), "--read: open " + filepath.Join(dir, "nope.pcap") + ": no such file", 0},
 		{"empty", write("empty.pcap", nil), "not a pcap or pcapng file: file is empty", 0},
 		{"text", write("notes.txt", []byte("these are notes, not packets\n")), "not a pcap or pcapng file", 0},
 		{"short", write("short.pcap", good[:3]), "not a pcap or pcapng file", 0},

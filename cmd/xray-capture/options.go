@@ -132,6 +132,10 @@ func (o *Options) validate() error {
 	}
 	if o.ResponseTimeout <= 0 || o.IdleTimeout <= 0 {
 		bad(errors.New("--response-timeout and --idle-timeout must be positive"))
+	} else if o.IdleTimeout < o.ResponseTimeout {
+		// A connection forgotten while a request on it may still be
+		// answered in time would lose that answer.
+		bad(fmt.Errorf("--idle-timeout %v: want at least --response-timeout (%v)", o.IdleTimeout, o.ResponseTimeout))
 	}
 	memoryOK := o.MaxMemoryMB >= 16
 	if !memoryOK {

@@ -114,8 +114,19 @@ name only, so that per-service names stay apart.`,
 	_ = f.MarkHidden("sampling-seed")
 	_ = f.MarkHidden("ec2-metadata-endpoint")
 	_ = f.MarkHidden("beanstalk-config")
-	_ = cmd.RegisterFlagCompletionFunc("pairing", cobra.FixedCompletions(
-		[]string{segmenter.PairingResync.String(), segmenter.PairingStrict.String()}, cobra.ShellCompDirectiveNoFileComp))
+	for flag, values := range map[string][]string{
+		"pairing":              {segmenter.PairingResync.String(), segmenter.PairingStrict.String()},
+		"engine":               {"auto", "ebpf", "cbpf", "pcap"},
+		"log-level":            {"debug", "info", "warn", "error"},
+		"log-format":           {"text", "json"},
+		"centralized-sampling": {"auto", "on", "off"},
+		"plugins":              {"ec2", "ecs", "elasticbeanstalk"},
+	} {
+		_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
+	}
+	// --version as well as the version command: users type both.
+	cmd.Version = version
+	cmd.SetVersionTemplate("xray-capture {{.Version}}\n")
 	cmd.AddCommand(newVersionCmd(stdout), newConfigCmd(stdout, env, opts))
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)

@@ -126,7 +126,7 @@ func New(ctx context.Context, o Options) (_ *Pipeline, err error) {
 	} else {
 		var f *capture.FileSource
 		if f, err = capture.OpenFile(o.Read); err != nil {
-			return nil, fmt.Errorf("read %w", err)
+			return nil, fmt.Errorf("--read: %w", err)
 		}
 		p.workers = []*worker{{src: f}}
 	}

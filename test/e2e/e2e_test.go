@@ -380,6 +380,14 @@ func TestUnprivilegedStartFails(t *testing.T) {
 	if len(lines) != 1 || !strings.Contains(lines[0], "CAP_NET_RAW") {
 		t.Errorf("want one line naming CAP_NET_RAW, got:\n%s", out)
 	}
+	// CAP_NET_RAW without CAP_BPF: the eBPF engine names the capability,
+	// not the library's hint about the memlock limit.
+	out, err = exec.Command("setpriv", "--inh-caps=-all", "--bounding-set=-all,+net_raw", "--",
+		binary, "--port", "8080", "--service-name", "x", "--engine", "ebpf", "--daemon-address", "127.0.0.1:9").CombinedOutput()
+	lines = strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err == nil || len(lines) != 1 || !strings.Contains(lines[0], "needs CAP_BPF") || strings.Contains(string(out), "MEMLOCK") {
+		t.Errorf("without CAP_BPF: exit %v, want one line naming CAP_BPF and no MEMLOCK hint, got:\n%s", err, out)
+	}
 }
 
 func TestLiveStartErrors(t *testing.T) {
@@ -389,7 +397,7 @@ func TestLiveStartErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--interface", "nosuch0"}, `interface "nosuch0"`},
+		{[]string{"--interface", "nosuch0"}, `interface "nosuch0": no such interface here (there are: lo`},
 		{[]string{"--engine", "pcap"}, "rebuild with -tags pcap"},
 	} {
 		args := append([]string{binary, "--port", "8080", "--service-name", "x", "--daemon-address", "127.0.0.1:9"}, tc.args...)
