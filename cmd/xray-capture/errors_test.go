@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -213,4 +216,53 @@ func freeUDPAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.LocalAddr().String()
+}
+
+// TestJSONLogsEveryLine: with --log-format json every line the process
+// writes to stderr is a JSON object: the logs, the summary and the error
+// that ends it, whichever source set the format.
+func TestJSONLogsEveryLine(t *testing.T) {
+	allJSON := func(name, stderr string) []map[string]any {
+		var objs []map[string]any
+		for line := range strings.SplitSeq(strings.TrimSpace(stderr), "\n") {
+			var o map[string]any
+			if err := json.Unmarshal([]byte(line), &o); err != nil {
+				t.Errorf("%s: a line that is not JSON: %q", name, line)
+			}
+			objs = append(objs, o)
+		}
+		return objs
+	}
+	_, stderr, err := runCLI(t, nil, "--read", filepath.Join(captures, "keepalive.pcap"), "--port", "8080",
+		"--service-name", "s", "--daemon-address", "off", "--output", "-", "--log-format", "json", "--log-level", "debug")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := allJSON("replay", stderr)
+	if last := objs[len(objs)-1]; last["msg"] != "summary" || last["segments"] != float64(10) || last["daemon"] != "off" {
+		t.Errorf("summary: %v", last)
+	}
+	for name, env := range map[string]map[string]string{"flag": nil, "variable": {"XRAY_CAPTURE_LOG_FORMAT": "json"}} {
+		args := []string{"--port", "0", "--service-name", "s"}
+		if env == nil {
+			args = append(args, "--log-format", "json")
+		}
+		var out, errb bytes.Buffer
+		cmd := newRootCmd(&out, &errb, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		cmd.SetArgs(args)
+		err := cmd.Execute()
+		if err == nil {
+			t.Fatalf("%s: --port 0 accepted", name)
+		}
+		reportFatal(&errb, logFormat(cmd), err)
+		objs := allJSON(name, errb.String())
+		if o := objs[len(objs)-1]; o["level"] != "ERROR" || !strings.Contains(fmt.Sprint(o["error"]), `--port "0"`) {
+			t.Errorf("%s: fatal error %v", name, o)
+		}
+	}
+	var b bytes.Buffer
+	reportFatal(&b, "text", errors.New("boom"))
+	if b.String() != "xray-capture: boom\n" {
+		t.Errorf("text: %q", b.String())
+	}
 }

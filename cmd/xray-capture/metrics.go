@@ -163,46 +163,100 @@ func logStats(ctx context.Context, every time.Duration, box *pipeline.Box, log *
 	}()
 }
 
-// printSummary writes the end-of-capture line: the main counts, then every
-// counter of something lost that is not zero.
-func printSummary(w io.Writer, s pipeline.Snapshot) {
+// summaryField is one item of the end-of-capture line: a count, a word
+// (daemon=off), or a note alone (daemon_unreachable), with an optional
+// note that explains it.
+type summaryField struct {
+	key   string
+	n     uint64
+	word  string
+	note  string
+	alone bool // the key and its note, no value
+}
+
+// summaryFields are the end-of-capture line's items: the main counts,
+// then every counter of something lost that is not zero.
+func summaryFields(s pipeline.Snapshot) []summaryField {
 	st := &s.Stats
-	var b strings.Builder
-	fmt.Fprintf(&b, "xray-capture: packets=%d connections=%d requests=%d segments=%d",
-		st.Packets, st.Connections, st.Requests, st.Segments)
+	f := []summaryField{{key: "packets", n: st.Packets}, {key: "connections", n: st.Connections},
+		{key: "requests", n: st.Requests}, {key: "segments", n: st.Segments}}
 	if n := st.NotSampledHeader + st.NotSampledRule; n > 0 {
-		fmt.Fprintf(&b, " not_sampled=%d", n)
+		f = append(f, summaryField{key: "not_sampled", n: n})
 	}
 	if st.InFlightAtEnd > 0 {
 		// Sent as in-progress segments: no end was seen.
-		fmt.Fprintf(&b, " in_progress=%d", st.InFlightAtEnd)
+		f = append(f, summaryField{key: "in_progress", n: st.InFlightAtEnd})
 	}
 	for _, c := range st.Counters() {
 		if c.Value != 0 && c.Drop {
-			fmt.Fprintf(&b, " %s=%d", c.Name, c.Value)
+			f = append(f, summaryField{key: c.Name, n: c.Value})
 		}
 	}
 	if s.Live {
-		fmt.Fprintf(&b, " kernel_drops=%d ring_freezes=%d", s.Kernel.Drops, s.Kernel.Freezes)
+		f = append(f, summaryField{key: "kernel_drops", n: s.Kernel.Drops}, summaryField{key: "ring_freezes", n: s.Kernel.Freezes})
 	}
 	if s.OutLost > 0 {
-		fmt.Fprintf(&b, " output_lost=%d (%v)", s.OutLost, s.LastOutErr)
+		f = append(f, summaryField{key: "output_lost", n: s.OutLost, note: fmt.Sprint(s.LastOutErr)})
 	}
 	if !s.Daemon {
-		fmt.Fprintln(w, b.String()+" daemon=off")
-		return
+		return append(f, summaryField{key: "daemon", word: "off"})
 	}
 	// Sent: handed to the kernel. UDP confirms nothing; an ICMP answer
 	// that nothing listens is all that can be known.
-	fmt.Fprintf(&b, " daemon_sent=%d", s.Sent)
+	f = append(f, summaryField{key: "daemon_sent", n: s.Sent})
 	if s.SendErrors > 0 {
-		fmt.Fprintf(&b, " daemon_send_errors=%d (%v)", s.SendErrors, s.LastSendErr)
+		f = append(f, summaryField{key: "daemon_send_errors", n: s.SendErrors, note: fmt.Sprint(s.LastSendErr)})
 	}
 	if s.DaemonUnreachable != nil {
-		fmt.Fprintf(&b, " daemon_unreachable (%v: nothing listens at the daemon address; sent datagrams were lost)", s.DaemonUnreachable)
+		f = append(f, summaryField{key: "daemon_unreachable", alone: true,
+			note: fmt.Sprintf("%v: nothing listens at the daemon address; sent datagrams were lost", s.DaemonUnreachable)})
 	}
 	if s.TooLarge > 0 {
-		fmt.Fprintf(&b, " segments_too_large=%d", s.TooLarge)
+		f = append(f, summaryField{key: "segments_too_large", n: s.TooLarge})
+	}
+	return f
+}
+
+// printSummary writes the end-of-capture line, in the log format: a
+// text line ("xray-capture: packets=... ") or one JSON object whose keys
+// are the same, with each note under KEY_note.
+func printSummary(w io.Writer, format string, s pipeline.Snapshot) {
+	fields := summaryFields(s)
+	if format == "json" {
+		attrs := make([]slog.Attr, 0, len(fields)+2)
+		for _, f := range fields {
+			switch {
+			case f.alone:
+				attrs = append(attrs, slog.String(f.key, f.note))
+				continue
+			case f.word != "":
+				attrs = append(attrs, slog.String(f.key, f.word))
+			default:
+				attrs = append(attrs, slog.Uint64(f.key, f.n))
+			}
+			if f.note != "" {
+				attrs = append(attrs, slog.String(f.key+"_note", f.note))
+			}
+		}
+		// Its own handler: the summary is written whatever --log-level says.
+		slog.New(slog.NewJSONHandler(w, nil)).LogAttrs(context.Background(), slog.LevelInfo, "summary", attrs...)
+		return
+	}
+	var b strings.Builder
+	b.WriteString("xray-capture:")
+	for _, f := range fields {
+		switch {
+		case f.alone:
+			fmt.Fprintf(&b, " %s (%s)", f.key, f.note)
+			continue
+		case f.word != "":
+			fmt.Fprintf(&b, " %s=%s", f.key, f.word)
+		default:
+			fmt.Fprintf(&b, " %s=%d", f.key, f.n)
+		}
+		if f.note != "" {
+			fmt.Fprintf(&b, " (%s)", f.note)
+		}
 	}
 	fmt.Fprintln(w, b.String())
 }

@@ -51,7 +51,7 @@ func run(cmd *cobra.Command, o *Options) error {
 		defer handleSignals(o, p, log)()
 	}
 	err = p.Run(cmd.Context())
-	printSummary(o.Stderr, box.Get())
+	printSummary(o.Stderr, o.LogFormat, box.Get())
 	return err
 }
 
