@@ -18,7 +18,9 @@
 // sendmmsg call. UDP never blocks the pipeline: the socket is written
 // without waiting, and a full socket buffer, an absent daemon or a refused
 // datagram is counted in SendErrors. A document over 64,000 bytes is not
-// sent and is counted in TooLarge.
+// sent and is counted in TooLarge. A daemon given by host name is looked
+// up again every 30 s by a goroutine of the emitter's own, which
+// reconnects the socket when the name moved (Moves); Close stops it first.
 //
 // JSON lines are gathered like a batch and written on Flush or at 64 KiB.
 // A write that fails loses the lines it carried, counted in Lost; the next

@@ -2,10 +2,14 @@ package emitter
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -333,5 +337,57 @@ func TestUDPCloseFindsNoDaemon(t *testing.T) {
 	u.Close()
 	if u.Unreachable != nil || u.Sent != 1 {
 		t.Errorf("with a daemon: sent %d, unreachable %v", u.Sent, u.Unreachable)
+	}
+}
+
+// TestUDPFollowsAMovingName: a daemon address given by name is looked up
+// again, and the socket follows the name to its new address; a failed
+// lookup keeps the old one.
+func TestUDPFollowsAMovingName(t *testing.T) {
+	first, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	port := first.LocalAddr().(*net.UDPAddr).Port
+	second, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	var answer atomic.Pointer[[]netip.Addr]
+	lookup := func(context.Context, string) ([]netip.Addr, error) {
+		if a := answer.Load(); a != nil {
+			return *a, nil
+		}
+		return nil, errors.New("resolver down")
+	}
+	u, err := newUDP(net.JoinHostPort("localhost", strconv.Itoa(port)), lookup, 5*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	receives := func(l *net.UDPConn, url string) bool {
+		u.Emit(segment(url))
+		u.Flush()
+		l.SetReadDeadline(time.Now().Add(time.Second))
+		b := make([]byte, 65536)
+		n, err := l.Read(b)
+		return err == nil && strings.Contains(string(b[:n]), url)
+	}
+	if !receives(first, "http://h/before") {
+		t.Fatal("the first address got nothing")
+	}
+	time.Sleep(30 * time.Millisecond) // lookups fail meanwhile: the address stays
+	if !receives(first, "http://h/resolver-down") {
+		t.Fatal("a failed lookup moved the socket")
+	}
+	answer.Store(&[]netip.Addr{netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.2")})
+	deadline := time.Now().Add(5 * time.Second)
+	for u.Moves.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if u.Moves.Load() != 1 || !receives(second, "http://h/after") {
+		t.Fatalf("moves %d: the socket did not follow the name", u.Moves.Load())
 	}
 }

@@ -1,11 +1,14 @@
 package emitter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -90,6 +93,12 @@ type UDP struct {
 	// nothing listens (an ICMP port unreachable): some or all of what was
 	// sent was lost. Live, later sends fail and count in SendErrors.
 	Unreachable error
+	// Moves counts the times the daemon's host name, looked up again,
+	// pointed elsewhere and the socket followed it.
+	Moves atomic.Uint64
+
+	stopFollow context.CancelFunc // nil when the address is an IP
+	followDone chan struct{}
 }
 
 // udpBatch is the most datagrams one sendmmsg call takes here, and
@@ -105,7 +114,14 @@ const (
 // set makes the kernel run the epoll callback, under a lock that disables
 // interrupts, each time one of our sent datagrams is freed. That was
 // about a third of the cost of a send; nothing here waits on the socket.
+//
+// A host name is looked up again every 30 s, and the socket follows the
+// daemon when its address changes.
 func NewUDP(addr string) (*UDP, error) {
+	return newUDP(addr, systemLookup, followEvery)
+}
+
+func newUDP(addr string, lookup lookupFunc, every time.Duration) (*UDP, error) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("daemon address %s: %w", addr, err)
@@ -114,8 +130,15 @@ func NewUDP(addr string) (*UDP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon address %s: %w", addr, err)
 	}
-	return &UDP{fd: fd, buf: make([]byte, 0, udpBatchBytes+len(xray.DaemonHeader)+xray.MaxDocumentBytes+4096),
-		ends: make([]int, 0, udpBatch), batch: newBatch(udpBatch)}, nil
+	u := &UDP{fd: fd, buf: make([]byte, 0, udpBatchBytes+len(xray.DaemonHeader)+xray.MaxDocumentBytes+4096),
+		ends: make([]int, 0, udpBatch), batch: newBatch(udpBatch)}
+	if host, _, _ := net.SplitHostPort(addr); net.ParseIP(host) == nil {
+		current, _ := netip.AddrFromSlice(ua.IP)
+		ctx, cancel := context.WithCancel(context.Background())
+		u.stopFollow, u.followDone = cancel, make(chan struct{})
+		go u.follow(ctx, host, uint16(ua.Port), current.Unmap(), lookup, every)
+	}
+	return u, nil
 }
 
 // dialUDP opens a non-blocking UDP socket connected to ua.
@@ -202,6 +225,12 @@ func (u *UDP) refused(err error) {
 // Close sends what is batched, records whether the daemon's address said
 // nothing listens there, and closes the socket.
 func (u *UDP) Close() error {
+	if u.stopFollow != nil {
+		// Before the descriptor is closed: it must not be reused under a
+		// reconnect.
+		u.stopFollow()
+		<-u.followDone
+	}
 	u.Flush()
 	if u.Sent > 0 {
 		u.checkReachable()
