@@ -45,6 +45,8 @@ func (p *Printer) Emit(s *xray.Segment) {
 	switch {
 	case s.HasResponse && s.Status > 0:
 		b = strconv.AppendInt(b, int64(s.Status), 10)
+	case s.HasResponse && s.StatusLine != "":
+		b = append(b, s.StatusLine...) // no status line, or a malformed one
 	case s.HasResponse:
 		b = append(b, "0.9"...)
 	default:

@@ -13,6 +13,18 @@
 // They are valid only until the next call to Feed, Gap or Close; copy what
 // you keep. The parser never modifies the caller's bytes.
 //
+// Leniency (lenient.go, docs/http-parsing.md): where a message is known to
+// start (the start of a stream, or right after a message whose end the
+// framing fixed) a start line is read as servers read it: any method token,
+// whitespace runs, a missing target, a missing version (the line is then the
+// whole request, HTTP/0.9). A response parser told that a certain request
+// waits (Expect.Waiting) also takes an answer without status line (a bare
+// body to the close, Message.StatusLine none) or with a malformed one
+// (Headers|Done|Invalid). Elsewhere (after a gap, garbage, or a line without
+// version) only the strict grammar starts a message, so that the search
+// never takes body bytes for one. Framing (Content-Length, chunked, the
+// smuggling rules) is never lenient. Message.Quirks says what was accepted.
+//
 // Bounds: the start line, the header block, the number of headers and the
 // chunk-size line are limited (Limits); a message over a limit is Invalid and
 // the parser resynchronises on the next plausible start line. The parser

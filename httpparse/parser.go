@@ -113,6 +113,12 @@ type Message struct {
 	CloseDelim    bool  // response body ends with the connection
 	BodyBytes     int64 // body bytes seen or skipped by a gap, after de-chunking
 	Gap           bool  // bytes of this message were lost but framing held
+
+	// StatusLine: a response's status line was read (Status), absent or
+	// malformed (Status 0). Quirks: what of the start line departed from
+	// the RFC grammar and was accepted (docs/http-parsing.md).
+	StatusLine StatusLine
+	Quirks     Quirk
 }
 
 type state uint8
@@ -127,6 +133,7 @@ const (
 	stBodyClose
 	stResync
 	stUpgraded
+	stBare // a response without status line, to the close (lenient.go)
 )
 
 // Parser is an incremental parser for one direction of one connection.
@@ -147,8 +154,12 @@ type Parser struct {
 	startChecked bool
 
 	atLineStart bool // resync: the byte before the next one fed was LF
-	reason      Reason
-	headers     int
+	// strictNext: the next start line is not at a known message start (after
+	// a resync, or after a request without version), so it is read by the
+	// strict grammar only (lenient.go).
+	strictNext bool
+	reason     Reason
+	headers    int
 
 	next Expect // what the next final response answers
 }
@@ -159,6 +170,10 @@ type Expect struct {
 	Head    bool // no body, whatever the headers say
 	Connect bool // a 2xx opens a tunnel
 	HTTP09  bool // an HTTP/0.9 request: the answer may be a bare body
+	// Waiting: a request the pairing is certain of waits for this answer,
+	// which may then be read leniently: a bare body, or a malformed status
+	// line (lenient.go).
+	Waiting bool
 }
 
 // New returns a parser for requests or responses with the given limits.
@@ -181,7 +196,7 @@ func (p *Parser) Reset() {
 // taken if it is a plausible start line.
 func (p *Parser) ResetResync() {
 	p.Reset()
-	p.st = stResync
+	p.st, p.strictNext = stResync, true
 }
 
 // Message returns the current message; valid after Headers until the next call.
@@ -234,6 +249,8 @@ func (p *Parser) Feed(b []byte, ts time.Time) (n int, ev Event) {
 			k, ev = p.feedResync(b[n:], ts)
 		case stUpgraded:
 			k = len(b) - n
+		case stBare:
+			k, ev = p.feedBare(b[n:], ts)
 		}
 		n += k
 		p.offset += int64(k)
@@ -321,6 +338,12 @@ func (p *Parser) Close() Event {
 	case p.st == stBodyClose:
 		p.finish()
 		return Done
+	case p.st == stBare:
+		// No status line came to the end: the bytes were the answer.
+		p.msg.BodyBytes += p.remaining
+		p.hbuf, p.remaining = p.hbuf[:0], 0
+		p.finish()
+		return Done
 	case p.inMessage && p.st != stResync && p.st != stUpgraded:
 		p.reason = ReasonTruncated
 		p.toResync(false)
@@ -341,7 +364,7 @@ func (p *Parser) HintMessageStart() {
 }
 
 func (p *Parser) toResync(atLineStart bool) {
-	p.st = stResync
+	p.st, p.strictNext = stResync, true
 	p.hbuf = p.hbuf[:0]
 	p.inMessage = false
 	p.atLineStart = atLineStart
@@ -355,7 +378,7 @@ func (p *Parser) invalid(r Reason) Event {
 
 // finish ends the current message and readies the parser for the next.
 func (p *Parser) finish() {
-	p.st = stStart
+	p.st, p.strictNext = stStart, false
 	p.inMessage = false
 	p.atLineStart = true
 	if cap(p.hbuf) > keepCap && !p.hbufStale {
@@ -436,16 +459,12 @@ func (p *Parser) feedStart(b []byte, ts time.Time) (int, Event) {
 		}
 		p.beginMessage(ts, p.offset+int64(n))
 		b = b[n:]
-		if p.kind == Response && p.next.HTTP09 && !p.plausiblePrefix(b[:min(len(b), 5)]) {
-			// An HTTP/0.9 answer: no status line, the body runs to the close.
-			p.next = Expect{}
-			p.msg.CloseDelim = true
-			p.st = stBodyClose
-			return n, Headers
+		if p.mayBeBare() && !p.plausiblePrefix(b[:min(len(b), 5)]) {
+			return n, p.beginBare()
 		}
 	}
-	if p.kind == Request && !p.startChecked {
-		if ev, used := p.tryHTTP09(b); ev != 0 {
+	if !p.startChecked {
+		if ev, used := p.tryOneLine(b); ev != 0 {
 			return n + used, ev
 		}
 	}
@@ -496,18 +515,24 @@ func (p *Parser) feedStart(b []byte, ts time.Time) (int, Event) {
 func (p *Parser) checkStartLine(b []byte) Event {
 	lf := bytes.IndexByte(b, '\n')
 	if lf < 0 {
-		if len(p.hbuf)+len(b) > p.lim.MaxLineBytes {
-			return p.invalid(ReasonTooLong)
-		}
 		var tmp [40]byte
 		head := append(tmp[:0], p.hbuf[:min(len(p.hbuf), 33)]...)
 		head = append(head, b[:min(len(b), 33-len(head))]...)
-		if !p.plausiblePrefix(head) {
+		if !p.plausibleHead(head) {
+			if p.mayBeBare() {
+				return p.beginBare()
+			}
 			return p.invalid(ReasonStartLine)
+		}
+		if len(p.hbuf)+len(b) > p.lim.MaxLineBytes {
+			return p.invalid(ReasonTooLong)
 		}
 		return 0
 	}
 	if len(p.hbuf)+lf > p.lim.MaxLineBytes {
+		if p.mayBeBare() {
+			return p.beginBare()
+		}
 		return p.invalid(ReasonTooLong)
 	}
 	line := b[:lf]
@@ -519,39 +544,16 @@ func (p *Parser) checkStartLine(b []byte) Event {
 		}
 		line = p.hbuf
 	}
-	ok := p.plausibleStartLine(trimCR(line))
+	ok := p.plausibleLine(trimCR(line))
 	p.hbuf = p.hbuf[:have]
 	if !ok {
+		if p.mayBeBare() {
+			return p.beginBare()
+		}
 		return p.invalid(ReasonStartLine)
 	}
 	p.startChecked = true
 	return 0
-}
-
-// tryHTTP09 completes an HTTP/0.9 request ("GET /path" and a line end, no
-// version, no headers) whose line ends in b, joined to hbuf if it began
-// earlier. Only clean message starts qualify, never a resync candidate.
-func (p *Parser) tryHTTP09(b []byte) (Event, int) {
-	lf := bytes.IndexByte(b, '\n')
-	if lf < 0 || len(p.hbuf)+lf > p.lim.MaxLineBytes {
-		return 0, 0
-	}
-	line := b[:lf]
-	if len(p.hbuf) > 0 {
-		if !p.appendBuf(line) {
-			return 0, 0
-		}
-		line = p.hbuf
-		p.hbufStale = true
-	}
-	if !p.parse09(trimCR(line)) {
-		if len(p.hbuf) > 0 {
-			p.hbuf, p.hbufStale = p.hbuf[:len(p.hbuf)-lf], false
-		}
-		return 0, 0
-	}
-	p.finish()
-	return Headers | Done, lf + 1
 }
 
 // parse09 accepts "METHOD /target" with a method that HTTP/0.9 clients send.
@@ -570,6 +572,7 @@ func (p *Parser) parse09(line []byte) bool {
 		return false
 	}
 	p.msg.Method, p.msg.Target, p.msg.Major, p.msg.Minor = m, target, 0, 9
+	p.msg.Quirks = QuirkNoVersion
 	return true
 }
 
@@ -626,13 +629,9 @@ func (p *Parser) parseBlock(block []byte) Event {
 	if len(start) > p.lim.MaxLineBytes {
 		return p.invalid(ReasonTooLong)
 	}
-	var ok bool
-	if p.kind == Request {
-		ok = p.parseRequestLine(start)
-	} else {
-		ok = p.parseStatusLine(start)
-	}
-	if !ok {
+	// A line without version or a malformed status line ended its message
+	// at the line (tryOneLine); here only lines a header block follows.
+	if ok, oneLine := p.startLine(start); !ok || oneLine || p.msg.StatusLine != StatusLineOK {
 		return p.invalid(ReasonStartLine)
 	}
 	var fr framing

@@ -14,7 +14,7 @@ func (p *Parser) Upgraded() bool { return p.st == stUpgraded }
 // connection goes on.
 func (p *Parser) ResumeAfterTunnel() {
 	if p.st == stUpgraded {
-		p.st, p.inMessage, p.atLineStart = stStart, false, true
+		p.st, p.inMessage, p.atLineStart, p.strictNext = stStart, false, true, false
 		p.next = Expect{}
 	}
 }

@@ -58,8 +58,14 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 	if s.InProgress {
 		outcome = ""
 	}
+	if resp != nil && s.InProgress && resp.StatusLine == httpparse.StatusLineNone {
+		// A bare answer is one only once the connection ends without a
+		// status line in it; it had not.
+		resp = nil
+	}
 	s.HasResponse = resp != nil
 	s.Error, s.Throttle, s.Fault = false, false, false
+	s.StatusLine = ""
 	s.ContentLength = -1
 	if resp != nil {
 		s.Status = resp.Status
@@ -78,6 +84,9 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 			s.Error = true
 		case resp.Status >= 500 && resp.Status < 600:
 			s.Fault = true
+		}
+		if a, fault := statusLineAnnotation(resp, r); a != "" {
+			s.StatusLine, s.Fault = a, fault
 		}
 	} else {
 		s.Status = 0

@@ -66,6 +66,7 @@ func (t *Tracker) feedUp(c *conn, ch reassembly.Chunk) {
 		b = b[n:]
 		if ev&httpparse.Headers != 0 {
 			m := c.req.Message()
+			countQuirks(&t.Stats.RequestQuirks, m.Quirks)
 			t.onRequest(c, m, ch.Seq+uint32(m.StartOffset-base), ch.Seq+uint32(c.req.Offset()-base))
 		}
 		if ev&httpparse.Invalid != 0 {
@@ -130,7 +131,7 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 			c.respAck = ch.Ack
 			c.respPrevEnd, c.respPrevAck = prevEnd, prevAck
 			if c.queue.len() > 0 {
-				c.resp.ExpectResponseTo(c.queue.front().expect)
+				c.resp.ExpectResponseTo(t.expectation(c))
 			} else {
 				c.resp.ExpectResponseTo(httpparse.Expect{})
 			}
@@ -156,6 +157,7 @@ func (t *Tracker) feedDown(c *conn, ch reassembly.Chunk) {
 		c.respEndSeq = ch.Seq + uint32(c.resp.Offset()-base)
 		if ev&httpparse.Headers != 0 {
 			c.respStartSeq = ch.Seq + uint32(c.resp.Message().StartOffset-base)
+			countQuirks(&t.Stats.ResponseQuirks, c.resp.Message().Quirks)
 		}
 		t.onResponseEvent(c, ev, ch.TS)
 		if c.tunnel == tunnelOpen && len(b) > 0 {

@@ -333,7 +333,7 @@ func (t *Tracker) onResponseEvent(c *conn, ev httpparse.Event, ts time.Time) {
 
 func (t *Tracker) onResponseHeaders(c *conn, ev httpparse.Event) {
 	m := c.resp.Message()
-	if m.Status < 200 && ev&httpparse.Upgrade == 0 {
+	if m.Interim() && ev&httpparse.Upgrade == 0 {
 		t.Stats.Informational++
 		return
 	}

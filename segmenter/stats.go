@@ -75,6 +75,8 @@ type Stats struct {
 
 	RequestParseErrors  [httpparse.NumReasons]uint64
 	ResponseParseErrors [httpparse.NumReasons]uint64
+	// Start lines read leniently, by quirk (docs/http-parsing.md).
+	RequestQuirks, ResponseQuirks QuirkCounts
 
 	// Reassembly, copied from the Budget by Tracker.SyncStats.
 	OutOfOrder, Retransmitted, ReassemblyOverflows, GapBytes uint64
@@ -165,6 +167,8 @@ var table = []row{
 	{"HolesLostPackets", "holes_lost_packets", "reassembly_holes_lost_total{bound=packets}", helpHolesLost, counter},
 	{"RequestParseErrors", "request_parse_error_", "parse_errors_total{direction=request}", helpParseErrors, drop},
 	{"ResponseParseErrors", "response_parse_error_", "parse_errors_total{direction=response}", helpParseErrors, drop},
+	{"RequestQuirks", "request_quirk_", "http_quirks_total{direction=request}", helpQuirks, counter},
+	{"ResponseQuirks", "response_quirk_", "http_quirks_total{direction=response}", helpQuirks, counter},
 	{"OpenConnections", "open_connections", "connections_open", "TCP connections tracked now.", gauge},
 }
 
@@ -179,6 +183,7 @@ const (
 	helpReassembly  = "TCP segments that needed reassembly work, by kind."
 	helpParseErrors = "HTTP parse errors, by direction and reason."
 	helpHolesLost   = "Holes in a stream declared lost after waiting for the bytes, by the bound that ended the wait (capture time or packets of the connection)."
+	helpQuirks      = "Requests and responses whose start line departed from the RFC grammar and was read as servers and clients read it (docs/http-parsing.md), by direction and quirk."
 	helpResync      = "Connections that lost step and resumed pairing at an ACK anchor, by step (anchored; exchanges confirmed)."
 )
 
@@ -236,13 +241,17 @@ func expand(t []row) ([]Counter, int) {
 			}
 			continue
 		}
-		// One per httpparse.Reason; 0 is no error.
-		names := slices.Concat(c.LabelNames, []string{"reason"})
-		for i := 1; i < f.Type.Len(); i++ {
-			reason := httpparse.Reason(i).String()
+		// One per httpparse.Reason (0 is no error), or per httpparse.Quirk.
+		label, first, valueOf := "reason", 1, func(i int) string { return httpparse.Reason(i).String() }
+		if f.Type == reflect.TypeFor[QuirkCounts]() {
+			label, first, valueOf = "quirk", 0, func(i int) string { return httpparse.QuirkAt(i).String() }
+		}
+		names := slices.Concat(c.LabelNames, []string{label})
+		for i := first; i < f.Type.Len(); i++ {
+			value := valueOf(i)
 			e := c
-			e.Name, e.index = r.name+reason, i
-			e.LabelNames, e.LabelValues = names, slices.Concat(c.LabelValues, []string{reason})
+			e.Name, e.index = r.name+value, i
+			e.LabelNames, e.LabelValues = names, slices.Concat(c.LabelValues, []string{value})
 			cs = append(cs, e)
 		}
 	}

@@ -42,6 +42,10 @@ type Segment struct {
 	CaptureGap bool   // capture_gap annotation
 	Resync     bool   // annotation pairing: ack-resync (paired at an ACK anchor)
 	Tunnelled  bool   // annotation connect_tunnel: sent inside a CONNECT tunnel
+	// StatusLine: annotation response_status_line, "none" (the answer had
+	// no status line) or "malformed" (no readable status code); "" when
+	// the status line was read.
+	StatusLine string
 }
 
 // SDKName is the "aws.xray.sdk" value of every segment.
@@ -127,7 +131,7 @@ func (s *Segment) AppendJSON(dst []byte) []byte {
 		dst = appendStr(dst, s.SamplingRule)
 	}
 	dst = append(dst, `}}`...)
-	if s.Outcome != "" || s.CaptureGap || s.Resync || s.Tunnelled {
+	if s.Outcome != "" || s.CaptureGap || s.Resync || s.Tunnelled || s.StatusLine != "" {
 		dst = append(dst, `,"annotations":{`...)
 		sep := false
 		if s.Outcome != "" {
@@ -154,6 +158,14 @@ func (s *Segment) AppendJSON(dst []byte) []byte {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `"connect_tunnel":true`...)
+			sep = true
+		}
+		if s.StatusLine != "" {
+			if sep {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `"response_status_line":`...)
+			dst = appendStr(dst, s.StatusLine)
 		}
 		dst = append(dst, '}')
 	}
