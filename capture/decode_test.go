@@ -152,15 +152,26 @@ func TestSnaplenTruncation(t *testing.T) {
 }
 
 func TestDecodeDoesNotAlloc(t *testing.T) {
-	frames := [][]byte{ether(0x0800, []uint16{0x8100}, ipv4Packet(t)), ether(0x86dd, nil, ipv6Packet(t, true))}
+	eth4 := ether(0x0800, nil, ipv4Packet(t))
+	frames := [][]byte{ether(0x0800, []uint16{0x8100}, ipv4Packet(t)), ether(0x86dd, nil, ipv6Packet(t, true)),
+		ether(0x0800, nil, outer4(17, udp(4789, vxlanHdr(1, eth4)))),
+		ether(0x0800, nil, outer4(17, udp(6081, geneveHdr(1, 0x6558, 3, eth4)))),
+		ether(0x0800, nil, outer4(47, greHdr(greSeq, 0x22eb, 0, erspan3Hdr(1, 0, true, eth4))))}
 	big := Frame{Data: ether(0x0800, nil, zeroLength(ipv4Packet(t))), Length: 100000, LinkType: layers.LinkTypeEthernet}
+	nflog := nflogFrame(binary.LittleEndian, ipv4Packet(t))
 	var p Packet
 	ts := time.Unix(1, 0)
+	for _, f := range frames {
+		if r := Decode(layers.LinkTypeEthernet, f, ts, &p); r != OK {
+			t.Fatalf("warm-up frame: %v", r)
+		}
+	}
 	n := testing.AllocsPerRun(1000, func() {
 		for _, f := range frames {
 			Decode(layers.LinkTypeEthernet, f, ts, &p)
 		}
 		DecodeFrame(big, &p)
+		Decode(linkNFLOG, nflog, ts, &p)
 	})
 	if n != 0 {
 		t.Errorf("Decode allocates %.1f times", n)
