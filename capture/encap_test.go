@@ -101,7 +101,7 @@ func nflogFrame(order binary.AppendByteOrder, payload []byte) []byte {
 			b = append(b, 0)
 		}
 	}
-	tlv(1, []byte{0x08, 0x00, 3, 0})  // NFULA_PACKET_HDR
+	tlv(1, []byte{0x08, 0x00, 3, 0})   // NFULA_PACKET_HDR
 	tlv(10, []byte("xray-prefix\x00")) // NFULA_PREFIX
 	tlv(nflogPayload, payload)
 	return b
