@@ -315,6 +315,40 @@ func TestDecodeZeroIPLength(t *testing.T) {
 	}
 }
 
+// The classic filter keeps every tunnel packet, whatever its inner ports:
+// it cannot walk the inner headers; the decoder and tracker select them.
+func TestClassicFilterTunnels(t *testing.T) {
+	eth4 := ether(0x0800, nil, ipv4Packet(t))
+	other := append([]byte(nil), eth4...)
+	binary.BigEndian.PutUint16(other[14+20+2:], 9999)
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		keep  bool
+	}{
+		{"vxlan", ether(0x0800, nil, outer4(17, udp(4789, vxlanHdr(1, eth4)))), true},
+		{"vxlan inner other port", ether(0x0800, nil, outer4(17, udp(4789, vxlanHdr(1, other)))), true},
+		{"vxlan over ipv6", ether(0x86dd, nil, outer6(17, udp(4789, vxlanHdr(1, eth4)))), true},
+		{"geneve", ether(0x0800, nil, outer4(17, udp(6081, geneveHdr(1, 0x6558, 2, eth4)))), true},
+		{"geneve over ipv6", ether(0x86dd, nil, outer6(17, udp(6081, geneveHdr(1, 0x6558, 2, eth4)))), true},
+		{"gre", ether(0x0800, nil, outer4(47, greHdr(0, 0x6558, 0, eth4))), true},
+		{"ip6gre", ether(0x86dd, nil, outer6(47, greHdr(0, 0x6558, 0, eth4))), true},
+		{"udp other port", ether(0x0800, nil, outer4(17, udp(53, vxlanHdr(1, eth4)))), false},
+		{"udp over ipv6 other port", ether(0x86dd, nil, outer6(17, udp(4790, vxlanHdr(1, eth4)))), false},
+		{"udp later fragment", func() []byte {
+			b := ether(0x0800, nil, outer4(17, udp(4789, vxlanHdr(1, eth4))))
+			b[14+7] = 8 // offset 64
+			return b
+		}(), false},
+		{"plain tcp", eth4, true},
+		{"plain tcp other port", other, false},
+	} {
+		if keep := runClassic(t, []uint16{8080}, tc.frame); keep != tc.keep {
+			t.Errorf("%s: keep=%v, want %v", tc.name, keep, tc.keep)
+		}
+	}
+}
+
 // The most ports ClassicFilter takes still fit its jumps.
 func TestClassicFilterManyPorts(t *testing.T) {
 	ports := make([]uint16, 100)
