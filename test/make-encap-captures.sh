@@ -93,8 +93,8 @@ add_dev erspan3 type erspan local 198.51.100.1 remote 198.51.100.2 seq key 6 ers
 if [ ${#kernel[@]} -gt 0 ]; then
   S tc qdisc add dev vx0 clsact
   for kind in "${!kernel[@]}"; do
-    S tc filter add dev vx0 ingress matchall action mirred egress mirror dev "t-$kind"
-    S tc filter add dev vx0 egress matchall action mirred egress mirror dev "t-$kind"
+    S tc filter add dev vx0 ingress u32 match u32 0 0 action mirred egress mirror dev "t-$kind"
+    S tc filter add dev vx0 egress u32 match u32 0 0 action mirred egress mirror dev "t-$kind"
   done
 fi
 
