@@ -14,4 +14,5 @@ test:
 # Remakes testdata/captures (root, tcpdump, nginx, curl).
 captures:
 	bash test/make-captures.sh
+	bash test/make-encap-captures.sh
 	go test ./cmd/xray-capture -run TestGolden -update

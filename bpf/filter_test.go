@@ -114,6 +114,110 @@ func arpFrame(t *testing.T) []byte {
 	return buf.Bytes()
 }
 
+// outer wraps a tunnel header and its inner frame (or packet) in an
+// Ethernet, IPv4 (v6: IPv6) and, for UDP tunnels, UDP header to dport,
+// as a mirror target receives them.
+func outer(v6 bool, proto uint8, dport uint16, tunnel []byte) []byte {
+	b := []byte{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00}
+	l4 := tunnel
+	if proto == 17 {
+		l4 = binary.BigEndian.AppendUint16([]byte{0xc3, 0x50}, dport)
+		l4 = binary.BigEndian.AppendUint16(l4, uint16(8+len(tunnel)))
+		l4 = append(append(l4, 0, 0), tunnel...)
+	}
+	if v6 {
+		b[12], b[13] = 0x86, 0xdd
+		ip := make([]byte, 40)
+		ip[0], ip[6], ip[7] = 0x60, proto, 64
+		binary.BigEndian.PutUint16(ip[4:], uint16(len(l4)))
+		ip[23], ip[39] = 1, 2
+		return append(append(b, ip...), l4...)
+	}
+	ip := []byte{0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2}
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(l4)))
+	return append(append(b, ip...), l4...)
+}
+
+func cat(bs ...[]byte) []byte {
+	var out []byte
+	for _, b := range bs {
+		out = append(out, b...)
+	}
+	return out
+}
+
+// TestFilterTunnels: mirrored packets are kept or dropped by their inner
+// headers, as if they had been captured plain.
+func TestFilterTunnels(t *testing.T) {
+	testutil.Privileged(t)
+	f, err := NewFilter([]uint16{8080})
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	defer f.Close()
+	const get = "GET / HTTP/1.1\r\n\r\n"
+	in := buildFrame(t, frameSpec{src: 40000, dst: 8080, payload: get})
+	in6 := buildFrame(t, frameSpec{v6: true, src: 8080, dst: 40000, payload: "HTTP/1.1 200 OK\r\n\r\n"})
+	inVLAN := buildFrame(t, frameSpec{vlan: true, src: 40000, dst: 8080, payload: get})
+	other := buildFrame(t, frameSpec{src: 40000, dst: 8081, payload: get})
+	ack := buildFrame(t, frameSpec{src: 40000, dst: 8080})
+	vxlan := []byte{0x08, 0, 0, 0, 0, 0, 42, 0}
+	geneve := func(optWords int, proto uint16) []byte {
+		return append([]byte{byte(optWords), 0, byte(proto >> 8), byte(proto), 0, 0, 42, 0}, make([]byte, optWords*4)...)
+	}
+	gre := func(flags, proto uint16, words int) []byte {
+		return append([]byte{byte(flags >> 8), byte(flags), byte(proto >> 8), byte(proto)}, make([]byte, words*4)...)
+	}
+	erspan2 := []byte{0x10, 0, 0, 5, 0, 0, 0, 0}
+	erspan3 := func(ft uint8, o bool) []byte {
+		b := []byte{0x20, 0, 0, 5, 0, 0, 0, 0, 0, 0, ft << 2, 0}
+		if o {
+			b[11] = 1
+			b = append(b, make([]byte, 8)...)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		keep  bool
+	}{
+		{"vxlan", outer(false, 17, 4789, cat(vxlan, in)), true},
+		{"vxlan inner ipv6", outer(false, 17, 4789, cat(vxlan, in6)), true},
+		{"vxlan inner vlan", outer(false, 17, 4789, cat(vxlan, inVLAN)), true},
+		{"vxlan over ipv6", outer(true, 17, 4789, cat(vxlan, in)), true},
+		{"vxlan other port", outer(false, 17, 4789, cat(vxlan, other)), false},
+		{"vxlan pure ack", outer(false, 17, 4789, cat(vxlan, ack)), false},
+		{"vxlan without I flag", outer(false, 17, 4789, cat([]byte{0, 0, 0, 0, 0, 0, 42, 0}, in)), false},
+		{"vxlan cut", outer(false, 17, 4789, cat(vxlan, in[:30])), false},
+		{"udp other port", outer(false, 17, 4790, cat(vxlan, in)), false},
+		{"geneve ethernet", outer(false, 17, 6081, cat(geneve(0, 0x6558), in)), true},
+		{"geneve options, ipv4", outer(false, 17, 6081, cat(geneve(6, 0x0800), in[14:])), true},
+		{"geneve ipv6", outer(true, 17, 6081, cat(geneve(1, 0x86dd), in6[14:])), true},
+		{"geneve other port", outer(false, 17, 6081, cat(geneve(2, 0x6558), other)), false},
+		{"geneve version 1", outer(false, 17, 6081, cat([]byte{0x40, 0, 0x65, 0x58, 0, 0, 1, 0}, in)), false},
+		{"gre ip", outer(false, 47, 0, cat(gre(0, 0x0800, 0), in[14:])), true},
+		{"gre key seq checksum", outer(false, 47, 0, cat(gre(0xb000, 0x86dd, 3), in6[14:])), true},
+		{"gretap", outer(false, 47, 0, cat(gre(0x2000, 0x6558, 1), in)), true},
+		{"gretap other port", outer(false, 47, 0, cat(gre(0x2000, 0x6558, 1), other)), false},
+		{"gre routing", outer(false, 47, 0, cat(gre(0x4000, 0x0800, 0), in[14:])), false},
+		{"erspan type I", outer(false, 47, 0, cat(gre(0, 0x88be, 0), in)), true},
+		{"erspan type II", outer(true, 47, 0, cat(gre(0x1000, 0x88be, 1), erspan2, in)), true},
+		{"erspan type III", outer(false, 47, 0, cat(gre(0x1000, 0x22eb, 1), erspan3(0, false), in6)), true},
+		{"erspan type III subheader", outer(false, 47, 0, cat(gre(0x1000, 0x22eb, 1), erspan3(0, true), in)), true},
+		{"erspan type III ip frame", outer(false, 47, 0, cat(gre(0x1000, 0x22eb, 1), erspan3(2, false), in6[14:])), true},
+		{"erspan type III other port", outer(false, 47, 0, cat(gre(0x1000, 0x22eb, 1), erspan3(0, false), other)), false},
+	} {
+		ret, _, err := f.Program().Test(tc.frame)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if keep := ret != 0; keep != tc.keep {
+			t.Errorf("%s: returned %d, want keep=%v", tc.name, ret, tc.keep)
+		}
+	}
+}
+
 func TestFilterVerdicts(t *testing.T) {
 	testutil.Privileged(t)
 	f, err := NewFilter([]uint16{8080, 9000})

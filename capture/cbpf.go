@@ -24,6 +24,8 @@ func negOff(n int32) uint32 { return uint32(n) }
 // (with at most a hop-by-hop header, which BIG TCP adds), carrying payload
 // or SYN/FIN/RST, and not the outgoing copy of a loopback packet. Loads are
 // relative to the network header, so it works whatever the link layer.
+// Tunnels (GRE, UDP to ports 4789 and 6081) are all kept, whatever their
+// inner ports: the decoder and the tracker select those in user space.
 //
 // An IP length of 0 (BIG TCP) is taken as the packet's length, as
 // DecodeFrame takes it. The filter cannot see where the link header ends,
@@ -50,6 +52,7 @@ func ClassicFilter(ports []uint16) ([]bpf.RawInstruction, error) {
 	}
 	const drop, keep = "drop", "keep"
 	const reject = "reject" // a drop before the port checks (see there)
+	const tunnel = "tunnel" // a keep before them
 
 	// Loopback's outgoing copy.
 	emit(bpf.LoadExtension{Num: bpf.ExtType})
@@ -67,11 +70,15 @@ func ClassicFilter(ports []uint16) ([]bpf.RawInstruction, error) {
 
 	// IPv4: X = header length; ports at X, payload = total - X - data offset.
 	label("v4")
-	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 9), Size: 1})
-	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 6}, "v4tcp", reject)
-	label("v4tcp")
 	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 6), Size: 2})
-	jump(bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 0x1fff}, reject, "v4hl")
+	jump(bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 0x1fff}, reject, "v4proto")
+	label("v4proto")
+	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 9), Size: 1})
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 6}, "v4hl", "v4gre?")
+	label("v4gre?")
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 47}, tunnel, "v4udp?")
+	label("v4udp?")
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 17}, "v4udp", reject)
 	label("v4hl")
 	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff), Size: 1})
 	emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0x0f})
@@ -89,7 +96,11 @@ func ClassicFilter(ports []uint16) ([]bpf.RawInstruction, error) {
 	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 6), Size: 1})
 	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 6}, "v6tcp", "hbh?")
 	label("hbh?")
-	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0}, "hbh", reject)
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0}, "hbh", "v6gre?")
+	label("v6gre?")
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 47}, tunnel, "v6udp?")
+	label("v6udp?")
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 17}, "v6udp", reject)
 	label("hbh")
 	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 40), Size: 1})
 	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 6}, "hbhtcp", reject)
@@ -113,6 +124,26 @@ func ClassicFilter(ports []uint16) ([]bpf.RawInstruction, error) {
 	// The header checks drop here, not at the end: a conditional jump
 	// skips at most 255 instructions, and 100 ports take 200. (Not after
 	// biglen: the kernel's check of scratch loads reads on past a return.)
+	// Tunnels: GRE, and UDP to VXLAN's or GENEVE's port, go to user space
+	// whole, where the decoder finds the inner packet and the tracker its
+	// ports (this filter does not walk the inner headers: the eBPF one
+	// does).
+	label("v4udp")
+	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff), Size: 1})
+	emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0x0f})
+	emit(bpf.ALUOpConstant{Op: bpf.ALUOpShiftLeft, Val: 2})
+	emit(bpf.TAX{})
+	emit(bpf.LoadIndirect{Off: negOff(skfNetOff + 2), Size: 2})
+	jump(bpf.Jump{}, "udpport", "")
+	label("v6udp")
+	emit(bpf.LoadAbsolute{Off: negOff(skfNetOff + 42), Size: 2})
+	label("udpport")
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: PortVXLAN}, tunnel, "geneve?")
+	label("geneve?")
+	jump(bpf.JumpIf{Cond: bpf.JumpEqual, Val: PortGENEVE}, tunnel, reject)
+	label(tunnel)
+	emit(bpf.RetConstant{Val: 0xffffffff})
+
 	label(reject)
 	emit(bpf.RetConstant{Val: 0})
 

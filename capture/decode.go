@@ -29,6 +29,18 @@ type Packet struct {
 	// TCP's length 0, the frame's on the wire); more than len(Payload) when
 	// the capture cut the frame short (snap length).
 	PayloadLen int
+	// Tunnel is the innermost encapsulation the segment came out of
+	// (TunnelNone for a plain frame); then the addresses and ports above
+	// are the inner packet's, never the tunnel's. VNI is that tunnel's
+	// identifier: the VXLAN or GENEVE VNI, the GRE key, the ERSPAN session.
+	Tunnel Tunnel
+	VNI    uint32
+	// Why says which header was wrong when Decode returns Malformed or
+	// NotTCP for a reason of the encapsulations and link types below
+	// (WhyNone elsewhere).
+	Why Why
+
+	depth uint8 // tunnels entered while decoding this frame
 }
 
 // Result says what Decode made of a frame.
@@ -47,6 +59,10 @@ const (
 	UnknownLink
 )
 
+// maxTunnels bounds the encapsulations entered in one frame (a VXLAN in a
+// GRE in ...), so that a crafted frame cannot make the decoder recurse.
+const maxTunnels = 4
+
 // maxTags bounds the VLAN/MPLS/IPv6-extension headers walked in one frame.
 const maxTags = 8
 
@@ -58,6 +74,10 @@ const (
 	etherQinQ2 = 0x9100 // pre-standard QinQ
 	etherMPLS  = 0x8847
 	etherMPLSm = 0x8848
+	etherTEB   = 0x6558 // transparent Ethernet bridging: an Ethernet frame follows
+	etherPPPoE = 0x8864 // PPPoE session stage
+	etherERSPN = 0x88be // ERSPAN type I and II
+	etherERSP3 = 0x22eb // ERSPAN type III
 )
 
 // Decode fills p from a whole frame of the given link type. It never
@@ -76,7 +96,16 @@ func DecodeFrame(f Frame, p *Packet) Result {
 // cut, here and below, counts the frame's bytes the capture left out.
 func decode(lt layers.LinkType, frame []byte, cut int, ts time.Time, p *Packet) Result {
 	p.Timestamp = ts
+	p.Tunnel, p.VNI, p.Why, p.depth = TunnelNone, 0, WhyNone, 0
 	switch lt {
+	case linkPPP, linkPPPSerial:
+		return decodePPP(frame, cut, p)
+	case linkPPPoE:
+		return decodePPPoE(frame, cut, p)
+	case linkCHDLC:
+		return decodeCHDLC(frame, cut, p)
+	case linkNFLOG:
+		return decodeNFLOG(frame, cut, p)
 	case layers.LinkTypeEthernet:
 		return decodeEthernet(frame, cut, p)
 	case layers.LinkTypeLinuxSLL:
@@ -147,6 +176,8 @@ func decodeEtherType(et uint16, b []byte, cut int, p *Packet) Result {
 				return Malformed
 			}
 			et, b = binary.BigEndian.Uint16(b[2:4]), b[4:]
+		case etherPPPoE:
+			return decodePPPoE(b, cut, p)
 		case etherMPLS, etherMPLSm:
 			for range maxTags {
 				if len(b) < 4 {
@@ -194,11 +225,15 @@ func decodeIPv4(b []byte, cut int, p *Packet) Result {
 	if ihl < 20 || total < ihl || len(b) < ihl {
 		return Malformed
 	}
-	if b[9] != 6 {
+	proto := b[9]
+	if proto != 6 && proto != 17 && proto != 47 {
 		return NotTCP
 	}
 	if frag := binary.BigEndian.Uint16(b[6:8]); frag&0x3fff != 0 {
 		return Fragment // MF set or a non-zero offset
+	}
+	if proto != 6 {
+		return decodeTunnel(proto, b[ihl:], total-ihl, cut, p)
 	}
 	p.SrcIP = netip.AddrFrom4([4]byte(b[12:16]))
 	p.DstIP = netip.AddrFrom4([4]byte(b[16:20]))
@@ -212,6 +247,8 @@ func decodeIPv6(b []byte, cut int, p *Packet) Result {
 	}
 	plen := int(binary.BigEndian.Uint16(b[4:6]))
 	next := b[6]
+	// Set before the extension headers are walked, and again by an inner
+	// packet: the addresses are always the innermost IP header's.
 	p.SrcIP = netip.AddrFrom16([16]byte(b[8:24]))
 	p.DstIP = netip.AddrFrom16([16]byte(b[24:40]))
 	b = b[40:]
@@ -224,6 +261,8 @@ func decodeIPv6(b []byte, cut int, p *Packet) Result {
 		switch next {
 		case 6:
 			return decodeTCP(b, plen, p)
+		case 17, 47: // UDP, GRE: perhaps a tunnel
+			return decodeTunnel(next, b, plen, cut, p)
 		case 0, 43, 60: // hop-by-hop, routing, destination options
 			if len(b) < 8 {
 				return Malformed

@@ -152,15 +152,26 @@ func TestSnaplenTruncation(t *testing.T) {
 }
 
 func TestDecodeDoesNotAlloc(t *testing.T) {
-	frames := [][]byte{ether(0x0800, []uint16{0x8100}, ipv4Packet(t)), ether(0x86dd, nil, ipv6Packet(t, true))}
+	eth4 := ether(0x0800, nil, ipv4Packet(t))
+	frames := [][]byte{ether(0x0800, []uint16{0x8100}, ipv4Packet(t)), ether(0x86dd, nil, ipv6Packet(t, true)),
+		ether(0x0800, nil, outer4(17, udp(4789, vxlanHdr(1, eth4)))),
+		ether(0x0800, nil, outer4(17, udp(6081, geneveHdr(1, 0x6558, 3, eth4)))),
+		ether(0x0800, nil, outer4(47, greHdr(greSeq, 0x22eb, 0, erspan3Hdr(1, 0, true, eth4))))}
 	big := Frame{Data: ether(0x0800, nil, zeroLength(ipv4Packet(t))), Length: 100000, LinkType: layers.LinkTypeEthernet}
+	nflog := nflogFrame(binary.LittleEndian, ipv4Packet(t))
 	var p Packet
 	ts := time.Unix(1, 0)
+	for _, f := range frames {
+		if r := Decode(layers.LinkTypeEthernet, f, ts, &p); r != OK {
+			t.Fatalf("warm-up frame: %v", r)
+		}
+	}
 	n := testing.AllocsPerRun(1000, func() {
 		for _, f := range frames {
 			Decode(layers.LinkTypeEthernet, f, ts, &p)
 		}
 		DecodeFrame(big, &p)
+		Decode(linkNFLOG, nflog, ts, &p)
 	})
 	if n != 0 {
 		t.Errorf("Decode allocates %.1f times", n)
@@ -300,6 +311,40 @@ func TestDecodeZeroIPLength(t *testing.T) {
 		// The filter runs on the whole packet, before the capture cuts it.
 		if keep := runClassic(t, []uint16{8080}, frame); keep != tc.cbpfKeep {
 			t.Errorf("%s: classic filter keep=%v, want %v", tc.name, keep, tc.cbpfKeep)
+		}
+	}
+}
+
+// The classic filter keeps every tunnel packet, whatever its inner ports:
+// it cannot walk the inner headers; the decoder and tracker select them.
+func TestClassicFilterTunnels(t *testing.T) {
+	eth4 := ether(0x0800, nil, ipv4Packet(t))
+	other := append([]byte(nil), eth4...)
+	binary.BigEndian.PutUint16(other[14+20+2:], 9999)
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		keep  bool
+	}{
+		{"vxlan", ether(0x0800, nil, outer4(17, udp(4789, vxlanHdr(1, eth4)))), true},
+		{"vxlan inner other port", ether(0x0800, nil, outer4(17, udp(4789, vxlanHdr(1, other)))), true},
+		{"vxlan over ipv6", ether(0x86dd, nil, outer6(17, udp(4789, vxlanHdr(1, eth4)))), true},
+		{"geneve", ether(0x0800, nil, outer4(17, udp(6081, geneveHdr(1, 0x6558, 2, eth4)))), true},
+		{"geneve over ipv6", ether(0x86dd, nil, outer6(17, udp(6081, geneveHdr(1, 0x6558, 2, eth4)))), true},
+		{"gre", ether(0x0800, nil, outer4(47, greHdr(0, 0x6558, 0, eth4))), true},
+		{"ip6gre", ether(0x86dd, nil, outer6(47, greHdr(0, 0x6558, 0, eth4))), true},
+		{"udp other port", ether(0x0800, nil, outer4(17, udp(53, vxlanHdr(1, eth4)))), false},
+		{"udp over ipv6 other port", ether(0x86dd, nil, outer6(17, udp(4790, vxlanHdr(1, eth4)))), false},
+		{"udp later fragment", func() []byte {
+			b := ether(0x0800, nil, outer4(17, udp(4789, vxlanHdr(1, eth4))))
+			b[14+7] = 8 // offset 64
+			return b
+		}(), false},
+		{"plain tcp", eth4, true},
+		{"plain tcp other port", other, false},
+	} {
+		if keep := runClassic(t, []uint16{8080}, tc.frame); keep != tc.keep {
+			t.Errorf("%s: keep=%v, want %v", tc.name, keep, tc.keep)
 		}
 	}
 }

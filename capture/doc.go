@@ -10,6 +10,15 @@
 // Out: Packet values (addresses, ports, sequence numbers, flags and the TCP
 // payload) filled in place by Decode.
 //
+// Link types: Ethernet (VLAN/QinQ, MPLS, LLC/SNAP, PPPoE sessions), Linux
+// SLL and SLL2, raw IP, BSD null/loop, PPP (and PPP_SERIAL, PPP_ETHER),
+// Cisco HDLC and Linux NFLOG. Tunnels, for mirrored traffic: VXLAN (UDP
+// 4789), GENEVE (UDP 6081, options skipped by length), GRE with IP or
+// Ethernet, ERSPAN types I, II and III, nested up to four deep. A tunnelled
+// segment's addresses and ports are the innermost packet's, never the
+// tunnel's; Packet.Tunnel and Packet.VNI say which tunnel it came in. A
+// broken header gives Malformed (or NotTCP) with its reason in Packet.Why.
+//
 // Ownership: a frame returned by Source.ReadFrame is owned by the source and
 // valid until the next ReadFrame (a ring block goes back to the kernel
 // then); Packet.Payload aliases that frame. Copy what must outlive the next

@@ -19,8 +19,8 @@ type Pcap struct {
 }
 
 // OpenPcap captures on iface ("" for every interface) with a kernel filter
-// equivalent to the eBPF one: TCP of the ports, not the outgoing copy of
-// loopback packets.
+// like the classic one: TCP of the ports and every tunnel packet (VXLAN,
+// GENEVE, GRE), not the outgoing copy of loopback packets.
 func OpenPcap(iface string, ports []uint16, rc RingConfig) (*Pcap, error) {
 	if iface == "" {
 		iface = "any"
@@ -53,7 +53,9 @@ func OpenPcap(iface string, ports []uint16, rc RingConfig) (*Pcap, error) {
 	for _, p := range ports {
 		ps = append(ps, fmt.Sprintf("port %d", p))
 	}
-	filter := "tcp and (" + strings.Join(ps, " or ") + ")"
+	// Tunnels go to user space whole, as with the classic filter: the
+	// decoder finds the inner packet and the tracker its ports.
+	filter := "((tcp and (" + strings.Join(ps, " or ") + ")) or udp dst port 4789 or udp dst port 6081 or ip proto 47 or ip6 proto 47)"
 	if iface == "any" {
 		filter += " and not (outbound and ifindex 1)"
 	}

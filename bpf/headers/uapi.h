@@ -58,10 +58,15 @@ struct __sk_buff {
 #define ETH_P_8021Q 0x8100
 #define ETH_P_IPV6 0x86DD
 #define ETH_P_8021AD 0x88A8
+#define ETH_P_TEB 0x6558     /* transparent Ethernet bridging */
+#define ETH_P_ERSPAN 0x88BE  /* ERSPAN type I and II */
+#define ETH_P_ERSPAN2 0x22EB /* ERSPAN type III */
 
 /* linux/in.h, linux/in6.h */
 #define IPPROTO_HOPOPTS 0
 #define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define IPPROTO_GRE 47
 #define IPPROTO_ROUTING 43
 #define IPPROTO_AH 51
 #define IPPROTO_DSTOPTS 60

@@ -45,6 +45,19 @@ var goldenCases = []struct {
 	{golden: "services-ports", capture: "services.pcap", args: []string{"--service", "8080=shop", "--service", "80=static"}},
 	{golden: "services-addresses", capture: "services.pcap", args: []string{"--port", "80,8080", "--service", "192.0.2.3=cart",
 		"--service", "2001:db8::/64=v6", "--service", "192.0.2.1:80=static"}},
+	// Mirrored traffic (test/make-encap-captures.sh): the same requests
+	// captured plain and inside each tunnel; TestEncapsulatedMatchesPlain
+	// checks that the segments agree. Naming by the inner server's network:
+	// the tunnel's own addresses (198.51.100.0/24) never stand for it.
+	{golden: "encap-plain", capture: "encap-plain.pcap", args: []string{"--port", "8080"}},
+	{golden: "encap-vxlan", capture: "encap-vxlan.pcap", args: []string{"--port", "8080"}},
+	{golden: "encap-geneve", capture: "encap-geneve.pcap", args: []string{"--port", "8080"}},
+	{golden: "encap-gretap", capture: "encap-gretap.pcap", args: []string{"--port", "8080"}},
+	{golden: "encap-erspan1", capture: "encap-erspan1.pcap", args: []string{"--port", "8080"}},
+	{golden: "encap-erspan2", capture: "encap-erspan2.pcap", args: []string{"--port", "8080"}},
+	{golden: "encap-erspan3", capture: "encap-erspan3.pcap", args: []string{"--port", "8080"}},
+	{golden: "encap-vxlan-services", capture: "encap-vxlan.pcap", args: []string{"--port", "8080",
+		"--service", "192.0.2.0/24=shop", "--service", "198.51.100.0/24=tunnel"}},
 	{golden: "services-dynamic", capture: "services.pcap", args: []string{"--port", "80", "--service", "8080=shop", "--dynamic-naming", "*.example.com"},
 		env: map[string]string{"AWS_XRAY_TRACING_NAME": "from-env"}},
 }

@@ -1,7 +1,8 @@
 // Command capturegen is the traffic side of test/make-captures.sh: a small
 // HTTP server, a raw-socket client for what curl will not send (pipelining,
-// forged Host headers, resets), and a pcap editor that cuts a capture so that
-// it starts in the middle of a connection. It is a test tool, not shipped.
+// forged Host headers, resets), a pcap editor that cuts a capture so that
+// it starts in the middle of a connection, and one that wraps each frame of
+// a capture in a tunnel (encap.go) for the tunnels this kernel lacks. It is a test tool, not shipped.
 package main
 
 import (
@@ -21,7 +22,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: capturegen server|client|cut|abandon ...")
+		fmt.Fprintln(os.Stderr, "usage: capturegen server|client|cut|abandon|encap ...")
 		os.Exit(2)
 	}
 	var err error
@@ -34,6 +35,8 @@ func main() {
 		err = cut(os.Args[2:])
 	case "abandon":
 		err = abandon(os.Args[2:])
+	case "encap":
+		err = encap(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

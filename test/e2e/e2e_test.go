@@ -80,6 +80,13 @@ func app() http.Handler {
 }
 
 func setup(t *testing.T, engine string, extra ...string) *env {
+	e := newEnv(t)
+	e.startAgent(t, e.srv, engine, extra...)
+	return e
+}
+
+// newEnv makes the namespaces and the app, without an agent.
+func newEnv(t *testing.T) *env {
 	testutil.Privileged(t)
 	e := &env{srv: testutil.NewNetNS(t), cli: testutil.NewNetNS(t), stdout: &testutil.SyncBuffer{}, stderr: &testutil.SyncBuffer{}}
 	testutil.Link(t, e.srv, "xs0", []string{"192.0.2.1/24", "2001:db8::1/64"},
@@ -91,8 +98,14 @@ func setup(t *testing.T, engine string, extra ...string) *env {
 	srv := &http.Server{Handler: app()}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
+	return e
+}
+
+// startAgent starts the fake daemon and the agent in ns (the server's, or
+// a mirror target's) and waits until it captures.
+func (e *env) startAgent(t *testing.T, ns *testutil.NetNS, engine string, extra ...string) {
 	e.daemon = testutil.StartFakeDaemonWith(t, func() (c *net.UDPConn, err error) {
-		err = e.srv.Do(func() (err error) {
+		err = ns.Do(func() (err error) {
 			c, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 			return
 		})
@@ -103,7 +116,7 @@ func setup(t *testing.T, engine string, extra ...string) *env {
 	if engine == "pcap" {
 		bin = pcapBinary
 	}
-	e.agent = e.srv.Command(bin, "--port", "8080", "--service-name", "e2e", "--engine", engine, "--sampling=false",
+	e.agent = ns.Command(bin, "--port", "8080", "--service-name", "e2e", "--engine", engine, "--sampling=false",
 		"--daemon-address", e.daemon.Addr, "--output", e.output)
 	e.agent.Args = append(e.agent.Args, extra...)
 	e.agent.Stdout = e.stdout
@@ -131,7 +144,6 @@ func setup(t *testing.T, engine string, extra ...string) *env {
 	if !strings.Contains(e.stderr.String(), "engine="+engine) {
 		t.Fatalf("agent runs another engine than %s:\n%s", engine, e.stderr.String())
 	}
-	return e
 }
 
 // client returns an HTTP client whose connections start in the client
