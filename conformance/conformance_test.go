@@ -173,7 +173,7 @@ type oracle struct {
 }
 
 var oracles = []oracle{
-	{"flask", []string{"python3", "flask_app.py"}},
+	{"flask", []string{oraclePython(), "flask_app.py"}},
 	{"express", []string{"node", "express_app.js"}},
 }
 
@@ -480,13 +480,13 @@ func toFloat(v any) float64 {
 
 func TestConformance(t *testing.T) {
 	testutil.Privileged(t)
-	for _, tool := range []string{"python3", "node"} {
+	for _, tool := range []string{oraclePython(), "node"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is required", tool)
 		}
 	}
-	if out, err := exec.Command("python3", "-c", "import flask, aws_xray_sdk").CombinedOutput(); err != nil {
-		t.Fatalf("python3 cannot import flask and aws_xray_sdk: %s", out)
+	if out, err := exec.Command(oraclePython(), "-c", "import flask, aws_xray_sdk").CombinedOutput(); err != nil {
+		t.Fatalf("%s cannot import flask and aws_xray_sdk (run test/setup.sh): %s", oraclePython(), out)
 	}
 	if _, err := os.Stat("node_modules/aws-xray-sdk-express"); err != nil {
 		t.Fatal("node_modules is missing: run npm ci in conformance/")

@@ -1,6 +1,12 @@
 // Package deploy holds the deployment files (a Kubernetes DaemonSet with its
-// ConfigMap, a systemd unit) and the test that checks them: the manifests
-// decode strictly into the Kubernetes API types with the security settings
-// the README promises, their configuration is one xray-capture accepts, and
-// systemd-analyze verifies the unit.
+// ConfigMap, a systemd unit with an example configuration) and the tests
+// that check them: the manifests decode strictly into the Kubernetes API
+// types with the security settings the README promises, their
+// configuration is one xray-capture accepts, systemd-analyze verifies the
+// unit, the example configuration names every option with its default, and
+// the binary, run in a copy of the unit's sandbox, can write --output and
+// reopen it on the unit's reload. Its tests also hold the repository's
+// entry points to one another: the Go version of go.mod in the README, the
+// Dockerfile and the Vagrantfile; the README's test command in .ci/run and
+// make test; the version stamp of the image.
 package deploy
