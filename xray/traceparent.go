@@ -78,7 +78,9 @@ type TraceContext struct {
 // hasTP says whether a traceparent came; xa is the parsed
 // X-Amzn-Trace-Id (Sampled -1 and no Root when absent).
 func (tc *TraceContext) Resolve(xa TraceHeader, tp []byte, hasTP bool) {
-	tc.Root, tc.Parent, tc.Sampled, tc.FromTraceParent = nil, nil, xa.Sampled, false
+	// Without a valid traceparent, X-Amzn-Trace-Id is read as always: a
+	// well-formed Parent stays even beside a malformed Root.
+	tc.Root, tc.Parent, tc.Sampled, tc.FromTraceParent = xa.Root, xa.Parent, xa.Sampled, false
 	var w TraceParent
 	valid := false
 	if hasTP {
@@ -86,7 +88,6 @@ func (tc *TraceContext) Resolve(xa TraceHeader, tp []byte, hasTP bool) {
 	}
 	switch {
 	case len(xa.Root) > 0:
-		tc.Root, tc.Parent = xa.Root, xa.Parent
 	case valid:
 		// The W3C id is the X-Ray id's 32 hex digits; X-Ray reads its
 		// first 8 as the epoch seconds.

@@ -73,6 +73,7 @@ func TestTraceContextResolve(t *testing.T) {
 		{"both: x-amzn root, no Sampled: traceparent's flag decides", "Root=" + xRoot, tp00, true, xRoot, "", 0, false},
 		{"both: x-amzn malformed root: traceparent wins", "Root=1-bad;Sampled=1", tp00, true, tpRoot, tpPar, 1, true},
 		{"both: traceparent malformed", "Root=" + xRoot, "00-xyz", true, xRoot, "", -1, false},
+		{"x-amzn malformed root keeps its parent", "Root=1-bad;Parent=" + xParent, "", false, "", xParent, -1, false},
 		{"x-amzn Sampled=0 without root, traceparent sampled", "Sampled=0", tp01, true, tpRoot, tpPar, 0, true},
 	}
 	for _, tt := range tests {
