@@ -205,7 +205,7 @@ func (e *spanEncoder) appendSpan(b []byte, s *xray.Segment) []byte {
 // alias u.
 func splitURL(u []byte) (scheme, host []byte, port int, path []byte) {
 	rest := u
-	scheme = []byte("http")
+	scheme = httpScheme
 	for i := 0; i+2 < len(u); i++ {
 		if u[i] == ':' && u[i+1] == '/' && u[i+2] == '/' {
 			scheme, rest = u[:i], u[i+3:]
@@ -249,6 +249,8 @@ func splitURL(u []byte) (scheme, host []byte, port int, path []byte) {
 	}
 	return scheme, host, port, path
 }
+
+var httpScheme = []byte("http") // shared, never written: no allocation per span
 
 func atoiPort(b []byte) int {
 	if len(b) > 5 {
