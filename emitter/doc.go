@@ -1,5 +1,6 @@
 // Package emitter sends finished segments out: as UDP datagrams to the X-Ray
-// daemon, or as JSON lines to a file or stdout.
+// daemon, as OpenTelemetry spans over OTLP/HTTP, or as JSON lines to a file
+// or stdout.
 //
 // In: *xray.Segment values from a Tracker's goroutine (Emit).
 // Out: one datagram per segment, `{"format":"json","version":1}` + "\n" +
@@ -21,6 +22,13 @@
 // sent and is counted in TooLarge. A daemon given by host name is looked
 // up again every 30 s by a goroutine of the emitter's own, which
 // reconnects the socket when the name moved (Moves); Close stops it first.
+//
+// OTLP (docs/otlp.md): each pipeline goroutine's OTLPSink encodes spans by
+// hand (protowire) into its own batch, allocation-free, and hands full
+// batches to the OTLP exporter's bounded queue without waiting (a full
+// queue drops the batch, counted). The exporter's one goroutine gathers
+// requests, gzips, POSTs and retries; it owns the request buffers. OTLP is
+// safe for concurrent use; an OTLPSink is not.
 //
 // JSON lines are gathered like a batch and written on Flush or at 64 KiB.
 // A write that fails loses the lines it carried, counted in Lost; the next

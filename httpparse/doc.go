@@ -5,8 +5,9 @@
 // plus notices of lost bytes (Gap) and of the end of the stream (Close).
 // Out: events (Headers, Done, Invalid, Upgrade) and, after Headers, a
 // *Message holding what an X-Ray segment needs: method, target, Host,
-// User-Agent, X-Forwarded-For, X-Amzn-Trace-Id, status, Content-Length and
-// the number of body bytes seen.
+// User-Agent, X-Forwarded-For, X-Amzn-Trace-Id, traceparent, tracestate,
+// status, Content-Length and the number of body bytes seen. Of a repeated
+// header the first line is kept.
 //
 // Ownership: the byte slices in Message alias either the slice passed to
 // Feed or the parser's own buffer for header blocks split across packets.

@@ -107,6 +107,11 @@ type Message struct {
 
 	Host, UserAgent, XForwardedFor, TraceHeader             []byte
 	HasHost, HasUserAgent, HasXForwardedFor, HasTraceHeader bool
+	// TraceParent and TraceState: the W3C trace context headers, the
+	// first line of each (a repeated traceparent is invalid per W3C; the
+	// segmenter's parser judges the value).
+	TraceParent, TraceState       []byte
+	HasTraceParent, HasTraceState bool
 
 	ContentLength int64 // -1 when the header is absent or overridden by Transfer-Encoding
 	Chunked       bool
@@ -777,6 +782,13 @@ func (p *Parser) header(line []byte, fr *framing) Reason {
 	case 10:
 		if equalFold(name, "user-agent") && !p.msg.HasUserAgent {
 			p.msg.UserAgent, p.msg.HasUserAgent = value, true
+		}
+		if equalFold(name, "tracestate") && !p.msg.HasTraceState {
+			p.msg.TraceState, p.msg.HasTraceState = value, true
+		}
+	case 11:
+		if equalFold(name, "traceparent") && !p.msg.HasTraceParent {
+			p.msg.TraceParent, p.msg.HasTraceParent = value, true
 		}
 	case 14:
 		if equalFold(name, "content-length") {

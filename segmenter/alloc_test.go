@@ -85,8 +85,23 @@ func newBenchTracker(t testing.TB) (*Tracker, *discardSink) {
 // decode, reassembly, parsing, pairing and JSON encoding: once warm, none of
 // their packets allocates.
 func TestInOrderExchangeDoesNotAlloc(t *testing.T) {
-	tr, sink := newBenchTracker(t)
 	hs, ex := keepAliveFrames(t, 1200)
+	testExchangesDoNotAlloc(t, hs, ex)
+}
+
+// TestTraceParentExchangeDoesNotAlloc: a request continuing a W3C trace
+// (traceparent and tracestate) costs no allocation either.
+func TestTraceParentExchangeDoesNotAlloc(t *testing.T) {
+	const request = "GET /api/items HTTP/1.1\r\nHost: shop.example\r\n" +
+		"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\ntracestate: vendor=abc,other=1\r\n\r\n"
+	const response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	hs, ex := exchangeFrames(t, 1200, request, response)
+	testExchangesDoNotAlloc(t, hs, ex)
+}
+
+func testExchangesDoNotAlloc(t *testing.T, hs [][]byte, ex [][3][]byte) {
+	t.Helper()
+	tr, sink := newBenchTracker(t)
 	ts := time.Unix(1700000000, 0)
 	feed := func(b []byte) {
 		ts = ts.Add(100 * time.Microsecond)

@@ -31,6 +31,7 @@ type pendingReq struct {
 	buf                           []byte
 	method, target, host, ua, xff span
 	name, root, parent            span // segment name; well-formed ids of an incoming trace header
+	traceState                    span // tracestate, when traceparent gave root and parent
 	hasHost, hasUA, hasXFF        bool
 	expect                        httpparse.Expect
 	gap, timedOut                 bool
@@ -235,10 +236,12 @@ func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq, headerEnd uint32
 		t.markOutOfStep(c, lossPendingOverflow)
 		return
 	}
-	th := xray.TraceHeader{Sampled: -1}
+	xa := xray.TraceHeader{Sampled: -1}
 	if m.HasTraceHeader {
-		th = xray.ParseTraceHeader(m.TraceHeader)
+		xa = xray.ParseTraceHeader(m.TraceHeader)
 	}
+	th := &t.traceCtx
+	th.Resolve(xa, m.TraceParent, m.HasTraceParent)
 	r := c.queue.pushBack()
 	r.start, r.seq, r.uncertain = m.Start, seq, c.outOfStep != 0
 	r.ack, r.headerEnd, r.prevAck, r.hasPrevAck = ack, headerEnd, prevAck, hasPrevAck
@@ -280,6 +283,12 @@ func (t *Tracker) onRequest(c *conn, m *httpparse.Message, seq, headerEnd uint32
 	r.xff, r.hasXFF = r.put(firstForwarded(m.XForwardedFor), maxClientIPBytes), m.HasXForwardedFor
 	r.name = r.put(t.nameBuf, len(t.nameBuf))
 	r.root, r.parent = r.put(th.Root, len(th.Root)), r.put(th.Parent, len(th.Parent))
+	r.traceState = span{}
+	if th.FromTraceParent && m.HasTraceState {
+		// W3C bounds tracestate at 32 members; 512 bytes is what it asks
+		// a receiver to keep at least.
+		r.traceState = r.put(m.TraceState, maxTraceStateBytes)
+	}
 	r.deferSample = !decided
 }
 

@@ -52,9 +52,9 @@ type Stats struct {
 	OrphanTimeout uint64 // ... within the response timeout
 
 	// Sampling: every request is one of these four.
-	SampledByHeader  uint64 // Sampled=1 in X-Amzn-Trace-Id
+	SampledByHeader  uint64 // Sampled=1 in X-Amzn-Trace-Id, or traceparent flag 01 (xray.TraceContext)
 	SampledByRule    uint64 // sampled by the rules (all, with sampling off)
-	NotSampledHeader uint64 // Sampled=0 in X-Amzn-Trace-Id
+	NotSampledHeader uint64 // Sampled=0 in X-Amzn-Trace-Id, or traceparent flag 00
 	NotSampledRule   uint64 // not sampled by the rules
 	// UnpairableRequests: requests never offered to the sampler because they
 	// could not become a segment (not queued, or queued out of step and

@@ -42,7 +42,8 @@ type Config struct {
 	ParseLimits     httpparse.Limits
 	Budget          *reassembly.Budget
 	// Sampler decides per request, unless X-Amzn-Trace-Id says Sampled=1
-	// or Sampled=0. Nil samples everything.
+	// or Sampled=0, or traceparent's flag does (xray.TraceContext). Nil
+	// samples everything.
 	Sampler sampling.Sampler
 	// Pairing says whether a connection that lost step may resume at an
 	// ACK anchor (docs/pairing.md).
@@ -97,9 +98,10 @@ const (
 
 // Field bounds (docs/segments.md, Size limits).
 const (
-	maxURLBytes       = 2048
-	maxUserAgentBytes = 2048
-	maxClientIPBytes  = 256
+	maxURLBytes        = 2048
+	maxUserAgentBytes  = 2048
+	maxTraceStateBytes = 512
+	maxClientIPBytes   = 256
 )
 
 // sweepEvery is how much packet time passes between timeout sweeps.
@@ -122,6 +124,7 @@ type Tracker struct {
 	urlBuf      []byte
 	ipBuf       []byte
 	random      [20]byte
+	traceCtx    xray.TraceContext // holds a traceparent's X-Ray root: no allocation
 	samplingReq sampling.Request
 	origin      []byte // cfg.Origin, for the sampler
 

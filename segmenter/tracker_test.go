@@ -324,6 +324,42 @@ func TestSampledZeroIsNotSent(t *testing.T) {
 	}
 }
 
+// TestTraceParentContinuesTrace: a W3C traceparent alone gives the
+// segment its trace and parent, carries tracestate, and its flag 00
+// decides as Sampled=0 does.
+func TestTraceParentContinuesTrace(t *testing.T) {
+	tr, sink := newTrackerWith(t, func(*Config) {})
+	var states []string
+	tr.cfg.Sink = sinkFunc(func(s *xray.Segment) {
+		states = append(states, string(s.TraceState))
+		sink.Emit(s)
+	})
+	c := newConv(t, tr, 40012)
+	c.send(true, req("/no", "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00\r\n"), 0)
+	c.send(false, resp(200, ""), 0)
+	c.send(true, req("/yes", "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\ntracestate: a=1\r\n"), 0)
+	c.send(false, resp(200, ""), 0)
+	c.send(true, req("/both", "X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\ntracestate: a=1\r\n"), 0)
+	c.send(false, resp(200, ""), 0)
+	check(t, sink, "/yes 200", "/both 200")
+	if d := sink.docs[0]; d["trace_id"] != "1-4bf92f35-77b34da6a3ce929d0e0e4736" || d["parent_id"] != "00f067aa0ba902b7" {
+		t.Errorf("traceparent not continued: %v", d)
+	}
+	if d := sink.docs[1]; d["trace_id"] != "1-5759e988-bd862e3fe1be46a994272793" || d["parent_id"] != nil {
+		t.Errorf("X-Amzn-Trace-Id did not win: %v", d)
+	}
+	if want := []string{"a=1", ""}; states[0] != want[0] || states[1] != want[1] {
+		t.Errorf("tracestate %q, want %q (carried only with the traceparent's trace)", states, want)
+	}
+	if tr.Stats.NotSampledHeader != 1 || tr.Stats.SampledByHeader != 2 {
+		t.Errorf("stats %+v", tr.Stats)
+	}
+}
+
+type sinkFunc func(*xray.Segment)
+
+func (f sinkFunc) Emit(s *xray.Segment) { f(s) }
+
 func TestBoundsEvictOldestAndBudgetHeaders(t *testing.T) {
 	fixed, _ := naming.NewFixed("svc")
 	sink := &collectSink{}

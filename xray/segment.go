@@ -1,6 +1,7 @@
 package xray
 
 import (
+	"net/netip"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -14,6 +15,12 @@ type Segment struct {
 	ID       [16]byte // lowercase hex
 	TraceID  [35]byte // 1-XXXXXXXX-XXXXXXXXXXXXXXXXXXXXXXXX
 	ParentID []byte   // 16 hex or empty
+	// TraceState: the incoming W3C tracestate when traceparent gave the
+	// trace (OTLP only; the daemon's document has no place for it).
+	TraceState []byte
+	// Peer and Server: the connection's client and server ends (OTLP's
+	// network.peer.*; the X-Ray document has only client_ip).
+	Peer, Server netip.AddrPort
 
 	Start, End time.Time
 	// InProgress: the request had no end when the capture stopped; the

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/xray-capture/xray-capture/emitter"
 	"github.com/xray-capture/xray-capture/internal/pipeline"
 	"github.com/xray-capture/xray-capture/segmenter"
 )
@@ -45,6 +46,8 @@ var snapshotMetrics = []struct {
 		func(s *pipeline.Snapshot) uint64 { return s.SendErrors }},
 	{"segments_too_large_total", "Segments over 64,000 bytes, not sent.", prometheus.CounterValue,
 		func(s *pipeline.Snapshot) uint64 { return s.TooLarge }},
+	{"otlp_spans_sent_total", "Spans the OTLP receiver accepted.", prometheus.CounterValue,
+		func(s *pipeline.Snapshot) uint64 { return s.OTLPSent }},
 	{"output_segments_written_total", "Segments written to --output.", prometheus.CounterValue,
 		func(s *pipeline.Snapshot) uint64 { return s.OutWritten }},
 	{"output_segments_lost_total", "Segments a failed write to --output lost.", prometheus.CounterValue,
@@ -69,6 +72,9 @@ func newFunnel(box *pipeline.Box) *funnel {
 	for _, m := range snapshotMetrics {
 		f.descs[m.name] = prometheus.NewDesc("xray_capture_"+m.name, m.help, nil, nil)
 	}
+	f.descs["otlp_spans_dropped_total"] = prometheus.NewDesc("xray_capture_otlp_spans_dropped_total",
+		"Spans not delivered over OTLP, by reason: queue_full (the receiver is slower than the traffic), rejected (a non-retryable answer or a partial success), export_failed (retries ran out), shutdown (still waiting at exit).",
+		[]string{"reason"}, nil)
 	f.descs["sampling_mode"] = prometheus.NewDesc("xray_capture_sampling_mode",
 		"1 for what decides sampling now: all (every request), default_rule, rules_file, or centralized (the X-Ray service's rules, while the daemon answers).",
 		[]string{"mode"}, nil)
@@ -94,6 +100,9 @@ func (f *funnel) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, m := range snapshotMetrics {
 		ch <- prometheus.MustNewConstMetric(f.descs[m.name], m.kind, float64(m.value(&s)))
+	}
+	for i, reason := range emitter.OTLPDropReasons {
+		ch <- prometheus.MustNewConstMetric(f.descs["otlp_spans_dropped_total"], prometheus.CounterValue, float64(s.OTLPDropped[i]), reason)
 	}
 	for _, mode := range samplingModes {
 		v := 0.0
@@ -155,7 +164,7 @@ func logStats(ctx context.Context, every time.Duration, box *pipeline.Box, log *
 				s := box.Get()
 				st := &s.Stats
 				log.Info("stats", "packets", st.Packets, "connections", st.Connections, "requests", st.Requests,
-					"segments", st.Segments, "sent", s.Sent, "send_errors", s.SendErrors,
+					"segments", st.Segments, "sent", s.Sent, "send_errors", s.SendErrors, "otlp_sent", s.OTLPSent,
 					"not_sampled", st.NotSampledHeader+st.NotSampledRule, "kernel_drops", s.Kernel.Drops,
 					"unpaired", st.UnpairedRequests+st.UnpairedResponses+st.ResponseBeforeRequest, "gap_bytes", st.GapBytes)
 			}
@@ -197,6 +206,17 @@ func summaryFields(s pipeline.Snapshot) []summaryField {
 	}
 	if s.OutLost > 0 {
 		f = append(f, summaryField{key: "output_lost", n: s.OutLost, note: fmt.Sprint(s.LastOutErr)})
+	}
+	if s.OTLP {
+		f = append(f, summaryField{key: "otlp_sent", n: s.OTLPSent})
+		for i, reason := range emitter.OTLPDropReasons {
+			if n := s.OTLPDropped[i]; n > 0 {
+				f = append(f, summaryField{key: "otlp_dropped_" + reason, n: n})
+			}
+		}
+		if s.LastOTLPErr != nil && s.OTLPDropped != [len(emitter.OTLPDropReasons)]uint64{} {
+			f = append(f, summaryField{key: "otlp_error", alone: true, note: s.LastOTLPErr.Error()})
+		}
 	}
 	if !s.Daemon {
 		return append(f, summaryField{key: "daemon", word: "off"})

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +51,13 @@ type Options struct {
 	LogLevel  string
 	LogFormat string
 
+	// OTLP export: OTLP is nil when off.
+	OTLP           *emitter.OTLPConfig
+	OTLPBatchSize  int
+	OTLPBatchDelay time.Duration
+	OTLPQueueSize  int
+	Region         string // AWS_REGION, for the OTLP resource
+
 	// Operations.
 	MetricsAddress string
 	StatsInterval  time.Duration
@@ -74,6 +83,8 @@ type Options struct {
 	// DaemonAddress, Plugins and Pairing.
 	portValues, serviceValues []string
 	daemon, plugins, pairing  string
+	otlpEndpoint              string
+	otelEnv                   func(string) string // the OTEL_* variables; nil reads none
 	// --max-connections given: the memory ceiling does not cap it.
 	maxConnectionsSet bool
 }
@@ -118,10 +129,13 @@ func (o *Options) validate() error {
 	} else if _, err := naming.NewFixed(o.ServiceName); err != nil {
 		bad(fmt.Errorf("--service-name %q: %w", o.ServiceName, err))
 	}
+	var otlpErrs []error
+	o.OTLP, otlpErrs = o.otlpConfig()
+	errs = append(errs, otlpErrs...)
 	if o.daemon == "off" {
 		// Replaying a capture into a file needs no daemon.
-		if o.Output == "" && !o.Print && !o.Summary {
-			bad(errors.New("--daemon-address off: give --output, --print or --summary, or the segments go nowhere"))
+		if o.Output == "" && !o.Print && !o.Summary && o.OTLP == nil && len(otlpErrs) == 0 {
+			bad(errors.New("--daemon-address off: give --otlp-endpoint, --output, --print or --summary, or the segments go nowhere"))
 		}
 		if o.Centralized == "on" {
 			bad(errors.New("--daemon-address off: centralized sampling needs the daemon"))
@@ -267,4 +281,84 @@ func parsePorts(vals []string) ([]uint16, error) {
 		}
 	}
 	return ports, nil
+}
+
+// otlpConfig reads --otlp-endpoint and the OpenTelemetry variables
+// (docs/otlp.md, Configuration); nil when no endpoint is given.
+func (o *Options) otlpConfig() (*emitter.OTLPConfig, []error) {
+	env := o.otelEnv
+	if env == nil {
+		env = func(string) string { return "" }
+	}
+	var errs []error
+	endpoint, what := o.otlpEndpoint, "--otlp-endpoint"
+	appendPath := true
+	switch {
+	case endpoint != "":
+	case env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "":
+		// The signal's own variable is the full URL, used as is.
+		endpoint, what, appendPath = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", false
+	case env("OTEL_EXPORTER_OTLP_ENDPOINT") != "":
+		endpoint, what = env("OTEL_EXPORTER_OTLP_ENDPOINT"), "OTEL_EXPORTER_OTLP_ENDPOINT"
+	default:
+		return nil, nil
+	}
+	u, err := url.Parse(endpoint)
+	switch {
+	case err != nil:
+		return nil, []error{fmt.Errorf("%s %q: %w", what, endpoint, err)}
+	case u.Scheme == "grpc":
+		return nil, []error{fmt.Errorf("%s %q: OTLP/gRPC is not supported yet; use OTLP/HTTP (http:// or https://, port 4318)", what, endpoint)}
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return nil, []error{fmt.Errorf("%s %q: want an http:// or https:// URL, e.g. http://127.0.0.1:4318", what, endpoint)}
+	}
+	if appendPath {
+		// As the specification says for the generic variable: the
+		// signal's path is appended to the base URL's.
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/traces"
+	}
+	cfg := &emitter.OTLPConfig{URL: u.String(), BatchSize: o.OTLPBatchSize, Delay: o.OTLPBatchDelay, QueueSpans: o.OTLPQueueSize,
+		SDKVersion: version, Headers: http.Header{}}
+	if o.OTLPBatchSize < 1 || o.OTLPQueueSize < o.OTLPBatchSize {
+		errs = append(errs, fmt.Errorf("--otlp-batch-size %d, --otlp-queue-size %d: want a batch of at least 1 and a queue of at least a batch", o.OTLPBatchSize, o.OTLPQueueSize))
+	}
+	if o.OTLPBatchDelay <= 0 {
+		errs = append(errs, fmt.Errorf("--otlp-batch-delay %v: want a positive duration", o.OTLPBatchDelay))
+	}
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"} {
+		kv, err := emitter.ParseKeyValues(name, env(name))
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, h := range kv {
+			cfg.Headers.Set(h.Key, h.Value) // the traces variable, later, wins
+		}
+	}
+	if cfg.Resource, err = emitter.ParseKeyValues("OTEL_RESOURCE_ATTRIBUTES", env("OTEL_RESOURCE_ATTRIBUTES")); err != nil {
+		errs = append(errs, err)
+	}
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"} {
+		switch v := env(name); v {
+		case "", "gzip":
+		case "none":
+			cfg.NoGzip = true
+		default:
+			errs = append(errs, fmt.Errorf("%s %q: want gzip or none", name, v))
+		}
+	}
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"} {
+		if v := env(name); v != "" {
+			ms, err := strconv.Atoi(v)
+			if err != nil || ms <= 0 {
+				errs = append(errs, fmt.Errorf("%s %q: want milliseconds", name, v))
+				continue
+			}
+			cfg.Timeout = time.Duration(ms) * time.Millisecond
+		}
+	}
+	o.Region = env("AWS_REGION")
+	if o.Region == "" {
+		o.Region = env("AWS_DEFAULT_REGION")
+	}
+	return cfg, errs
 }

@@ -83,6 +83,10 @@ name only, so that per-service names stay apart.`,
 	f.StringVar(&opts.ServiceName, "service-name", "", "default segment name, for requests no --service names (overridden by AWS_XRAY_TRACING_NAME); required unless --service names every port")
 	f.StringVar(&opts.DynamicNaming, "dynamic-naming", "", "name segments after the Host header when it matches this pattern (* and ?); others take their --service name, else --service-name")
 	f.StringVar(&opts.daemon, "daemon-address", emitter.DefaultDaemonAddress, "X-Ray daemon, host:port or \"tcp:host:port udp:host:port\" (the TCP one serves sampling rules), or off (segments only to --output, --print or --summary)")
+	f.StringVar(&opts.otlpEndpoint, "otlp-endpoint", "", "also export spans over OTLP/HTTP (protobuf) to this base URL, e.g. http://127.0.0.1:4318 (/v1/traces is appended); default OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (as is), else OTEL_EXPORTER_OTLP_ENDPOINT")
+	f.IntVar(&opts.OTLPBatchSize, "otlp-batch-size", 512, "spans per OTLP request, at most")
+	f.DurationVar(&opts.OTLPBatchDelay, "otlp-batch-delay", time.Second, "the longest a span waits for its OTLP request to fill")
+	f.IntVar(&opts.OTLPQueueSize, "otlp-queue-size", 2048, "spans waiting for the OTLP receiver, at most; beyond, they are dropped and counted (reason queue_full)")
 	f.StringVarP(&opts.Output, "output", "o", "", "also write segments as JSON lines to this file (- for stdout); live, appended to and reopened on SIGHUP")
 	f.DurationVar(&opts.ResponseTimeout, "response-timeout", segmenter.DefaultResponseTimeout, "a request unanswered this long is sent as a timeout")
 	f.DurationVar(&opts.IdleTimeout, "idle-timeout", segmenter.DefaultIdleTimeout, "forget a connection silent this long (at least the response timeout)")
@@ -145,12 +149,18 @@ func (opts *Options) resolve(fs *pflag.FlagSet, env lookupEnv) error {
 		return err
 	}
 	sourcesErr := applySources(fs, env, file)
+	if v, ok := env("OTEL_SERVICE_NAME"); ok && v != "" && opts.ServiceName == "" {
+		// OpenTelemetry's name for the service: the default name when
+		// nothing of ours gives one (AWS_XRAY_TRACING_NAME still wins).
+		opts.ServiceName = v
+	}
 	if v, ok := env("AWS_XRAY_TRACING_NAME"); ok && v != "" {
 		// As the Python SDK, the variable overrides the configured name;
 		// but only the default one: overriding every --service name would
 		// merge the services into one.
 		opts.ServiceName = v
 	}
+	opts.otelEnv = func(k string) string { v, _ := env(k); return v }
 	opts.samplingSet = fs.Changed("sampling")
 	opts.maxConnectionsSet = fs.Changed("max-connections")
 	return errors.Join(sourcesErr, opts.validate())

@@ -88,6 +88,8 @@ func (o *Options) pipelineOptions(log *slog.Logger, box *pipeline.Box) pipeline.
 			ECSMetadata: os.Getenv("ECS_CONTAINER_METADATA_URI_V4"), Log: log},
 
 		DaemonAddress: o.DaemonAddress,
+		OTLP:          o.OTLP,
+		Region:        o.Region,
 		Output:        o.Output,
 		Print:         o.Print,
 		Summary:       o.Summary,

@@ -62,10 +62,14 @@ type Options struct {
 
 	// The sinks.
 	DaemonAddress emitter.DaemonAddress // UDP "": no daemon
-	Output        string                // JSON lines to this file ("-": Stdout); live, appended to
-	Print         bool                  // a line per request on Stdout
-	Summary       bool                  // a per-route table on Stdout at the end
-	Stdout        io.Writer
+	// OTLP: nil for no OTLP export. Its Resource is the user's
+	// attributes; New adds what the plugins found.
+	OTLP    *emitter.OTLPConfig
+	Region  string // the AWS region configured, for the OTLP resource; "" if none
+	Output  string // JSON lines to this file ("-": Stdout); live, appended to
+	Print   bool   // a line per request on Stdout
+	Summary bool   // a per-route table on Stdout at the end
+	Stdout  io.Writer
 
 	Log   *slog.Logger
 	Stats *Box // where the counters go; nil: a Box no one reads
@@ -132,8 +136,20 @@ func New(ctx context.Context, o Options) (_ *Pipeline, err error) {
 	}
 	n := len(p.workers)
 
-	// Sinks: a daemon socket per worker; the JSON lines, the printer and
-	// the summary shared.
+	// What the plugins know of the host, in every segment and in the
+	// OTLP resource.
+	var md awsmeta.Metadata
+	if len(o.Metadata.Plugins) > 0 {
+		md = awsmeta.Collect(ctx, o.Metadata)
+	}
+
+	if o.OTLP != nil {
+		cfg := *o.OTLP
+		cfg.Resource = emitter.ResourceAttributes(md.Origin, md.AWS, o.Region, o.SDKVersion, o.OTLP.Resource)
+		o.OTLP = &cfg
+	}
+	// Sinks: a daemon socket per worker; the OTLP exporter, the JSON
+	// lines, the printer and the summary shared.
 	sinks, closeSinks, err := openSinks(o, p.live, n)
 	if err != nil {
 		return nil, err
@@ -148,12 +164,6 @@ func New(ctx context.Context, o Options) (_ *Pipeline, err error) {
 	p.sampling = mode
 	if n > 1 {
 		sampler = &lockedSampler{s: sampler}
-	}
-
-	// What the plugins know of the host, in every segment.
-	var md awsmeta.Metadata
-	if len(o.Metadata.Plugins) > 0 {
-		md = awsmeta.Collect(ctx, o.Metadata)
 	}
 
 	// A tracker per source, into that worker's sinks.

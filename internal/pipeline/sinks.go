@@ -14,6 +14,8 @@ import (
 // JSON-lines file, the --print view and the --summary table if asked.
 type sinkSet struct {
 	udp     *emitter.UDP
+	otlp    *emitter.OTLP     // shared by the workers
+	otlpIn  *emitter.OTLPSink // this worker's
 	lines   *emitter.JSONLines
 	output  *outputFile // of lines, when Output is a file
 	print   *emitter.Printer
@@ -29,8 +31,24 @@ func openSinks(o Options, live bool, n int) ([]*sinkSet, func() error, error) {
 		return nil, nil, err
 	}
 	sets := []*sinkSet{shared}
+	if o.OTLP != nil {
+		x, err := emitter.NewOTLP(*o.OTLP, n)
+		if err != nil {
+			closeShared()
+			return nil, nil, err
+		}
+		shared.otlp, shared.otlpIn = x, x.Sink()
+	}
 	closeAll := func() error {
-		errs := []error{closeShared()}
+		var errs []error
+		if shared.otlp != nil {
+			// Every worker's last batch, then what the exporter holds.
+			for _, s := range sets {
+				s.otlpIn.Flush()
+			}
+			errs = append(errs, shared.otlp.Close())
+		}
+		errs = append(errs, closeShared())
 		for _, s := range sets[1:] {
 			errs = append(errs, s.closeUDP())
 		}
@@ -38,6 +56,9 @@ func openSinks(o Options, live bool, n int) ([]*sinkSet, func() error, error) {
 	}
 	for len(sets) < n {
 		s := *shared
+		if shared.otlp != nil {
+			s.otlpIn = shared.otlp.Sink()
+		}
 		if shared.udp != nil {
 			if s.udp, err = emitter.NewUDP(o.DaemonAddress.UDP); err != nil {
 				closeAll()
@@ -107,6 +128,9 @@ func (s *sinkSet) flush() {
 	if s.udp != nil {
 		s.udp.Flush()
 	}
+	if s.otlpIn != nil {
+		s.otlpIn.Flush()
+	}
 	if s.lines != nil {
 		s.lines.Flush()
 	}
@@ -121,6 +145,9 @@ func (s *sinkSet) sink() segmenter.Sink {
 	var tee emitter.Tee
 	if s.udp != nil {
 		tee = append(tee, emitter.SampledOnly{Sink: s.udp})
+	}
+	if s.otlpIn != nil {
+		tee = append(tee, emitter.SampledOnly{Sink: s.otlpIn})
 	}
 	if s.lines != nil {
 		tee = append(tee, emitter.SampledOnly{Sink: s.lines})

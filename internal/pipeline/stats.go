@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/xray-capture/xray-capture/capture"
+	"github.com/xray-capture/xray-capture/emitter"
 	"github.com/xray-capture/xray-capture/segmenter"
 )
 
@@ -19,10 +20,16 @@ type Snapshot struct {
 	DaemonUnreachable   error
 	Daemon              bool   // segments go to the daemon
 	OutWritten, OutLost uint64 // of the JSON lines, which the workers share
-	LastOutErr          error
-	Kernel              capture.KernelStats
-	Live                bool // Kernel holds a live source's counters
-	Ready               bool
+	// The OTLP exporter's, which the workers share: spans accepted, and
+	// dropped by reason (emitter.OTLPDropReasons).
+	OTLP        bool
+	OTLPSent    uint64
+	OTLPDropped [len(emitter.OTLPDropReasons)]uint64
+	LastOTLPErr error
+	LastOutErr  error
+	Kernel      capture.KernelStats
+	Live        bool // Kernel holds a live source's counters
+	Ready       bool
 	// SamplingMode is what decides sampling now: all, default_rule,
 	// rules_file or centralized (the X-Ray service's rules, while the
 	// daemon answers).
@@ -41,7 +48,8 @@ func (s *Snapshot) add(o Snapshot) {
 	if s.DaemonUnreachable == nil {
 		s.DaemonUnreachable = o.DaemonUnreachable
 	}
-	// Not the output's counts: every worker read the same ones.
+	// Not the output's or the OTLP exporter's counts: every worker read
+	// the same ones.
 	s.Kernel.Packets += o.Kernel.Packets
 	s.Kernel.Drops += o.Kernel.Drops
 	s.Kernel.Freezes += o.Kernel.Freezes
@@ -93,6 +101,9 @@ func takeSnapshot(t *segmenter.Tracker, sinks *sinkSet, src kernelStats) Snapsho
 		s.Daemon = true
 		s.Sent, s.SendErrors, s.TooLarge, s.LastSendErr = u.Sent, u.SendErrors, u.TooLarge, u.LastError
 		s.DaemonUnreachable = u.Unreachable
+	}
+	if x := sinks.otlp; x != nil {
+		s.OTLP, s.OTLPSent, s.OTLPDropped, s.LastOTLPErr = true, x.Sent(), x.Dropped(), x.LastError()
 	}
 	if l := sinks.lines; l != nil {
 		s.OutWritten, s.OutLost, s.LastOutErr = l.Counts()

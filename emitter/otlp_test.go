@@ -1,0 +1,56 @@
+package emitter
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/xray-capture/xray-capture/xray"
+)
+
+// TestOTLPEmitDoesNotAlloc: encoding a span and handing batches over
+// allocates nothing once the batches exist. The exporter's goroutine is
+// not started, so that only the capture side is measured: the queue
+// fills, and later batches are dropped and counted.
+func TestOTLPEmitDoesNotAlloc(t *testing.T) {
+	x, err := newOTLP(OTLPConfig{URL: "http://127.0.0.1:1/v1/traces", QueueSpans: 64}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := x.Sink()
+	s := &xray.Segment{Name: []byte("shop"), Method: []byte("GET"), URL: []byte("http://shop.example:8080/api/items"),
+		UserAgent: []byte("curl/8"), HasUserAgent: true, ClientIP: []byte("203.0.113.7"), XForwardedFor: true,
+		HasResponse: true, Status: 503, ContentLength: 12, Fault: true, Outcome: "reset", CaptureGap: true,
+		ParentID: []byte("53995c3f42cd8ad8"), TraceState: []byte("a=1"),
+		Peer: netip.MustParseAddrPort("192.0.2.2:41000"), Start: time.Unix(1700000000, 0), End: time.Unix(1700000001, 0)}
+	copy(s.ID[:], "0123456789abcdef")
+	copy(s.TraceID[:], "1-5759e988-bd862e3fe1be46a994272793")
+	for range 1000 {
+		sink.Emit(s)
+	}
+	if n := testing.AllocsPerRun(1000, func() { sink.Emit(s) }); n != 0 {
+		t.Errorf("%v allocations per span", n)
+	}
+	if x.Dropped()[OTLPDropQueueFull] == 0 {
+		t.Error("a full queue dropped nothing")
+	}
+}
+
+func TestSplitURL(t *testing.T) {
+	for _, tc := range []struct {
+		url, scheme, host string
+		port              int
+		path              string
+	}{
+		{"http://shop.example/a/b", "http", "shop.example", 80, "/a/b"},
+		{"http://shop.example:8080/", "http", "shop.example", 8080, "/"},
+		{"https://shop.example/x", "https", "shop.example", 443, "/x"},
+		{"http://[2001:db8::1]:8080/hello", "http", "2001:db8::1", 8080, "/hello"},
+		{"http://192.0.2.1:443", "http", "192.0.2.1", 443, ""},
+	} {
+		scheme, host, port, path := splitURL([]byte(tc.url))
+		if string(scheme) != tc.scheme || string(host) != tc.host || port != tc.port || string(path) != tc.path {
+			t.Errorf("%s: %s %s %d %s", tc.url, scheme, host, port, path)
+		}
+	}
+}
