@@ -27,7 +27,15 @@ capture() {
   rps=$(wrk_run "$clins" "$url" "$SECONDS_OF_TRAFFIC")
   # libpcap hands over a ring block when it fills or after its timeout;
   # what is still in the ring when tcpdump stops is lost without a count.
+  # On a loaded machine tcpdump may also lag in writing: wait until the
+  # file has stopped growing for a second (at most 20 s).
   sleep 2
+  local size=-1
+  for _ in $(seq 20); do
+    [ "$(stat -c %s "$BENCH_DIR/$name.pcap")" = "$size" ] && break
+    size=$(stat -c %s "$BENCH_DIR/$name.pcap")
+    sleep 1
+  done
   kill -INT $tcpdump
   wait $tcpdump || true
   nginx_stop
