@@ -6,6 +6,9 @@
 # xray-capture runs twice: segments to a JSON-lines file with the daemon
 # off (what tshark does: extract to a file), and segments sent to a UDP
 # listener as to a daemon; each three times, keeping the median.
+# Last, the offline floor (issue 21): tcpdump's CPU to read the same file
+# and write it to /dev/null (also the median of three) over xray-capture's
+# to a file, daemon off; higher is better, the target is 0.6.
 # Usage: bench/offline.sh   (after bench/make-capture.sh; as root)
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -18,9 +21,13 @@ done
 
 # measure NAME CMD... runs CMD under /usr/bin/time, its output to NAME.out
 # and NAME.err, and sets CPU (user + system seconds) and RSS (peak, MiB).
+# FRESH=FILE removes FILE first: a run that overwrites the last run's
+# output pays for the file system's freeing its blocks (truncate, and
+# ext4's flush on close of a truncated file), which is not the replay's.
 measure() {
   local name=$1
   shift
+  [ -z "${FRESH:-}" ] || rm -f "$FRESH"
   /usr/bin/time -f "%U %S %M" -o "$name.time" "$@" >"$name.out" 2>"$name.err"
   read -r CPU RSS < <(awk '{printf "%.3f %.1f\n", $1 + $2, $3 / 1024}' "$name.time")
 }
@@ -37,15 +44,20 @@ measure3() {
   read -r CPU RSS < <(printf '%s\n' "${runs[@]}" | sort -g | sed -n 2p)
 }
 
+floors=()
 printf '| capture | tool | transactions found | CPU s | transactions per CPU-s | peak RSS MiB |\n|---|---|---|---|---|---|\n'
 for c in lo veth; do
   n=$(wc -l <$c.access.log)
   "$BIN/benchtool" listen -addr 127.0.0.1:39001 -out $c.listen.json &
   listener=$!
   sleep 0.2
-  measure3 $c.xray-file "$BIN/xray-capture" -r $c.pcap -p $PORT --service-name bench \
+  FRESH=$c.xray.jsonl measure3 $c.xray-file "$BIN/xray-capture" -r $c.pcap -p $PORT --service-name bench \
     --daemon-address off --output $c.xray.jsonl
   file_cpu=$CPU file_rss=$RSS
+  # The offline floor (issue 21): tcpdump reading the file and writing
+  # every packet, to /dev/null.
+  measure3 $c.tcpdump tcpdump -r $c.pcap -w /dev/null
+  floor_cpu=$CPU
   measure3 $c.xray-udp "$BIN/xray-capture" -r $c.pcap -p $PORT --service-name bench --daemon-address 127.0.0.1:39001
   udp_cpu=$CPU udp_rss=$RSS
   kill -INT $listener
@@ -67,4 +79,9 @@ for c in lo veth; do
   row $c "tshark" "$ts_found" "$n" "$ts_cpu" "$ts_rss"
   awk -v c=$c -v a="$file_cpu" -v b="$udp_cpu" -v t="$ts_cpu" \
     'BEGIN {printf "| %s | ratio to tshark | | | %.0fx to a file, %.0fx to the daemon | |\n", c, t / a, t / b}'
+  floors+=("$(awk -v c=$c -v x="$file_cpu" -v t="$floor_cpu" \
+    'BEGIN {printf "%s: xray-capture (daemon off) / tcpdump read-and-write: %.2f (tcpdump %.2f CPU s, xray-capture %.2f; target >= 0.6)", c, t / x, t, x}')")
 done
+echo
+# Higher is better: tcpdump's CPU over ours, both medians of three in this run.
+printf '%s\n' "${floors[@]}"

@@ -312,6 +312,9 @@ func (p *Parser) tryOneLine(b []byte) (Event, int) {
 	if len(p.hbuf) > 0 {
 		p.hbuf, p.hbufStale = p.hbuf[:len(p.hbuf)-lf], false
 	}
+	// A good line is checked: checkStartLine would parse it again to find
+	// what was just found.
+	p.startChecked = ok
 	return 0, 0
 }
 

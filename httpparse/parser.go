@@ -468,10 +468,15 @@ func (p *Parser) feedStart(b []byte, ts time.Time) (int, Event) {
 			return n, p.beginBare()
 		}
 	}
+	// parsed: p.msg holds the start line parsed from b's first line, which
+	// is the block's first line if the block lies in b alone.
+	parsed := false
 	if !p.startChecked {
+		joined := len(p.hbuf) > 0
 		if ev, used := p.tryOneLine(b); ev != 0 {
 			return n + used, ev
 		}
+		parsed = p.startChecked && !joined
 	}
 	// The start line is judged first, so that garbage is not buffered and
 	// the bytes after a bad first line go to the resync scan, however the
@@ -507,7 +512,7 @@ func (p *Parser) feedStart(b []byte, ts time.Time) (int, Event) {
 		block = p.hbuf
 		p.hbufStale = true
 	}
-	ev := p.parseBlock(block)
+	ev := p.parseBlock(block, parsed && len(p.hbuf) == 0)
 	if ev&Invalid != 0 {
 		p.atLineStart = true // the block is consumed whole; a line starts next
 	}
@@ -628,7 +633,10 @@ func trimCR(line []byte) []byte {
 }
 
 // parseBlock parses a complete header block (start line to empty line).
-func (p *Parser) parseBlock(block []byte) Event {
+// parsed says that p.msg already holds its start line, parsed in place
+// (fields aliasing block) and good: a start line costs as much to parse as
+// the rest of a small block.
+func (p *Parser) parseBlock(block []byte, parsed bool) Event {
 	lf := bytes.IndexByte(block, '\n')
 	start := trimCR(block[:lf])
 	if len(start) > p.lim.MaxLineBytes {
@@ -636,7 +644,11 @@ func (p *Parser) parseBlock(block []byte) Event {
 	}
 	// A line without version or a malformed status line ended its message
 	// at the line (tryOneLine); here only lines a header block follows.
-	if ok, oneLine := p.startLine(start); !ok || oneLine || p.msg.StatusLine != StatusLineOK {
+	ok, oneLine := true, false
+	if !parsed {
+		ok, oneLine = p.startLine(start)
+	}
+	if !ok || oneLine || p.msg.StatusLine != StatusLineOK {
 		return p.invalid(ReasonStartLine)
 	}
 	var fr framing

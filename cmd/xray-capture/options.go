@@ -77,6 +77,9 @@ type Options struct {
 	IDSeed       uint64
 	SamplingSeed uint64
 
+	// For developers: a CPU profile of the run goes to this file.
+	CPUProfile string
+
 	Stdout, Stderr io.Writer
 
 	// As given, before validate parses them into Ports, Services,

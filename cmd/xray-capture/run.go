@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +18,13 @@ import (
 // summary line).
 func run(cmd *cobra.Command, o *Options) error {
 	log := newLogger(o)
+	if o.CPUProfile != "" {
+		stop, err := startCPUProfile(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	// The Go heap's soft limit: the GC works harder near the ceiling
 	// instead of letting the heap grow past it. A live capture's ring is
 	// mapped memory outside the heap, so it comes off the limit: the
@@ -107,4 +116,21 @@ func newLogger(o *Options) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(o.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(o.Stderr, opts))
+}
+
+// startCPUProfile profiles the run into path until stop is called: where
+// a replay's time goes (issue 21), with nothing to build.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
