@@ -303,21 +303,38 @@ func (o *Options) otlpConfig() (*emitter.OTLPConfig, []error) {
 	default:
 		return nil, nil
 	}
+	// The protocol: the traces variable, else the generic one, else
+	// http/protobuf; a grpc:// endpoint is gRPC (in plain text) whatever
+	// the variables say, unless they say otherwise explicitly.
+	protocol, protoVar := env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+	if protocol == "" {
+		protocol, protoVar = env("OTEL_EXPORTER_OTLP_PROTOCOL"), "OTEL_EXPORTER_OTLP_PROTOCOL"
+	}
 	u, err := url.Parse(endpoint)
 	switch {
 	case err != nil:
 		return nil, []error{fmt.Errorf("%s %q: %w", what, endpoint, err)}
-	case u.Scheme == "grpc":
-		return nil, []error{fmt.Errorf("%s %q: OTLP/gRPC is not supported yet; use OTLP/HTTP (http:// or https://, port 4318)", what, endpoint)}
-	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
-		return nil, []error{fmt.Errorf("%s %q: want an http:// or https:// URL, e.g. http://127.0.0.1:4318", what, endpoint)}
+	case u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "grpc" || u.Host == "":
+		return nil, []error{fmt.Errorf("%s %q: want an http:// or https:// URL, e.g. http://127.0.0.1:4318, or grpc://127.0.0.1:4317", what, endpoint)}
 	}
-	if appendPath {
+	grpc := u.Scheme == "grpc"
+	switch protocol {
+	case "":
+	case "grpc":
+		grpc = true
+	case "http/protobuf":
+		if grpc {
+			return nil, []error{fmt.Errorf("%s %q: a gRPC endpoint, but %s is %s", what, endpoint, protoVar, protocol)}
+		}
+	default:
+		return nil, []error{fmt.Errorf("%s %q: want grpc or http/protobuf (http/json is not supported)", protoVar, protocol)}
+	}
+	if appendPath && !grpc {
 		// As the specification says for the generic variable: the
-		// signal's path is appended to the base URL's.
+		// signal's path is appended to the base URL's. gRPC has no path.
 		u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/traces"
 	}
-	cfg := &emitter.OTLPConfig{URL: u.String(), BatchSize: o.OTLPBatchSize, Delay: o.OTLPBatchDelay, QueueSpans: o.OTLPQueueSize,
+	cfg := &emitter.OTLPConfig{URL: u.String(), GRPC: grpc, BatchSize: o.OTLPBatchSize, Delay: o.OTLPBatchDelay, QueueSpans: o.OTLPQueueSize,
 		SDKVersion: version, Headers: http.Header{}}
 	if o.OTLPBatchSize < 1 || o.OTLPQueueSize < o.OTLPBatchSize {
 		errs = append(errs, fmt.Errorf("--otlp-batch-size %d, --otlp-queue-size %d: want a batch of at least 1 and a queue of at least a batch", o.OTLPBatchSize, o.OTLPQueueSize))
