@@ -51,6 +51,7 @@ func newOTLPGRPC(cfg OTLPConfig) (*otlpGRPC, error) {
 	// 120 s default, so that a receiver that restarts is found again
 	// while the exporter still retries the request.
 	bo := backoff.DefaultConfig
+	bo.BaseDelay = min(cfg.RetryInitial, bo.BaseDelay)
 	bo.MaxDelay = min(cfg.RetryMax, 5*time.Second)
 	conn, err := grpc.NewClient(u.Host,
 		grpc.WithTransportCredentials(creds),
