@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -84,6 +85,8 @@ type Options struct {
 	portValues, serviceValues []string
 	daemon, plugins, pairing  string
 	otlpEndpoint              string
+	otlpSigV4                 bool
+	otlpRegion                string
 	otelEnv                   func(string) string // the OTEL_* variables; nil reads none
 	// --max-connections given: the memory ceiling does not cap it.
 	maxConnectionsSet bool
@@ -334,6 +337,11 @@ func (o *Options) otlpConfig() (*emitter.OTLPConfig, []error) {
 		// signal's path is appended to the base URL's. gRPC has no path.
 		u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/traces"
 	}
+	// X-Ray's own endpoint wants SigV4, over HTTP only.
+	sigv4 := o.otlpSigV4 || xrayOTLPHost.MatchString(u.Hostname())
+	if sigv4 && grpc {
+		return nil, []error{fmt.Errorf("%s %q: SigV4 signing (X-Ray's OTLP endpoint) is over HTTP only, not gRPC", what, endpoint)}
+	}
 	cfg := &emitter.OTLPConfig{URL: u.String(), GRPC: grpc, BatchSize: o.OTLPBatchSize, Delay: o.OTLPBatchDelay, QueueSpans: o.OTLPQueueSize,
 		SDKVersion: version, Headers: http.Header{}}
 	if o.OTLPBatchSize < 1 || o.OTLPQueueSize < o.OTLPBatchSize {
@@ -376,6 +384,20 @@ func (o *Options) otlpConfig() (*emitter.OTLPConfig, []error) {
 	o.Region = env("AWS_REGION")
 	if o.Region == "" {
 		o.Region = env("AWS_DEFAULT_REGION")
+	}
+	if sigv4 {
+		region := o.otlpRegion
+		if m := xrayOTLPHost.FindStringSubmatch(u.Hostname()); region == "" && m != nil {
+			region = m[1]
+		}
+		if region == "" {
+			region = o.Region
+		}
+		if cfg.Sign, err = newSigV4(context.Background(), region); err != nil {
+			errs = append(errs, err)
+		}
+	} else if o.otlpRegion != "" {
+		errs = append(errs, errors.New("--otlp-region: only with SigV4 (--otlp-sigv4, or an xray.REGION.amazonaws.com endpoint)"))
 	}
 	return cfg, errs
 }

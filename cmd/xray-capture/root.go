@@ -84,6 +84,8 @@ name only, so that per-service names stay apart.`,
 	f.StringVar(&opts.DynamicNaming, "dynamic-naming", "", "name segments after the Host header when it matches this pattern (* and ?); others take their --service name, else --service-name")
 	f.StringVar(&opts.daemon, "daemon-address", emitter.DefaultDaemonAddress, "X-Ray daemon, host:port or \"tcp:host:port udp:host:port\" (the TCP one serves sampling rules), or off (segments only to --output, --print or --summary)")
 	f.StringVar(&opts.otlpEndpoint, "otlp-endpoint", "", "also export spans over OTLP/HTTP (protobuf) to this base URL, e.g. http://127.0.0.1:4318 (/v1/traces is appended), or over OTLP/gRPC to grpc://127.0.0.1:4317 (or any URL with OTEL_EXPORTER_OTLP_PROTOCOL=grpc); default OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (as is), else OTEL_EXPORTER_OTLP_ENDPOINT")
+	f.BoolVar(&opts.otlpSigV4, "otlp-sigv4", false, "sign OTLP/HTTP requests with AWS SigV4 for X-Ray (credentials from the AWS SDK's default chain); on by itself for an https://xray.REGION.amazonaws.com endpoint")
+	f.StringVar(&opts.otlpRegion, "otlp-region", "", "the region SigV4 signs for (default: the endpoint's, else AWS_REGION, else the instance's)")
 	f.IntVar(&opts.OTLPBatchSize, "otlp-batch-size", 512, "spans per OTLP request, at most")
 	f.DurationVar(&opts.OTLPBatchDelay, "otlp-batch-delay", time.Second, "the longest a span waits for its OTLP request to fill")
 	f.IntVar(&opts.OTLPQueueSize, "otlp-queue-size", 2048, "spans waiting for the OTLP receiver, at most; beyond, they are dropped and counted (reason queue_full)")
