@@ -4,7 +4,7 @@ BPF2GO_STRIP ?= llvm-strip-19
 # aws.xray.sdk_version); a release sets it: make image VERSION=1.2.3.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
 
-.PHONY: generate test captures build image install
+.PHONY: generate test test-otelcol captures build image install
 
 # Regenerates bpf/filter_bpf{el,eb}.{go,o} from bpf/socket_filter.c.
 generate:
@@ -14,6 +14,12 @@ generate:
 # privileged tests).
 test:
 	bash test/setup.sh && XRAY_CAPTURE_PRIVILEGED=1 go test -race -count=1 -p 1 ./...
+
+# The OTLP export against the OpenTelemetry Collector's own OTLP receiver
+# (HTTP and gRPC): a module of its own, so that the collector's
+# dependencies stay out of go.mod.
+test-otelcol:
+	cd test/otelcol && go test -count=1 ./...
 
 # Remakes testdata/captures (root, tcpdump, nginx, curl).
 captures:

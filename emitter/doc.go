@@ -1,6 +1,6 @@
 // Package emitter sends finished segments out: as UDP datagrams to the X-Ray
-// daemon, as OpenTelemetry spans over OTLP/HTTP, or as JSON lines to a file
-// or stdout.
+// daemon, as OpenTelemetry spans over OTLP/HTTP or OTLP/gRPC, or as JSON
+// lines to a file or stdout.
 //
 // In: *xray.Segment values from a Tracker's goroutine (Emit).
 // Out: one datagram per segment, `{"format":"json","version":1}` + "\n" +
@@ -27,7 +27,8 @@
 // hand (protowire) into its own batch, allocation-free, and hands full
 // batches to the OTLP exporter's bounded queue without waiting (a full
 // queue drops the batch, counted). The exporter's one goroutine gathers
-// requests, gzips, POSTs and retries; it owns the request buffers. OTLP is
+// requests, gzips, POSTs (or calls Export over gRPC with the same bytes)
+// and retries; it owns the request buffers. OTLP is
 // safe for concurrent use; an OTLPSink is not.
 //
 // JSON lines are gathered like a batch and written on Flush or at 64 KiB.

@@ -24,8 +24,11 @@ import (
 // of the OpenTelemetry batch span processor and OTLP exporter where these
 // have one.
 type OTLPConfig struct {
-	// URL is the traces endpoint, used as is (…/v1/traces).
+	// URL is the traces endpoint, used as is (…/v1/traces). With GRPC,
+	// its host:port is the target, over TLS if the scheme is https and in
+	// plain text otherwise (http, grpc), and its path is not used.
 	URL     string
+	GRPC    bool // OTLP/gRPC rather than OTLP/HTTP
 	Headers http.Header
 	// Resource holds the attributes every span's resource has besides
 	// service.name, which is the segment's name: one ResourceSpans per name.
@@ -46,6 +49,10 @@ type OTLPConfig struct {
 	// and counted (reason shutdown); 5 s.
 	ShutdownTimeout time.Duration
 	Client          *http.Client // nil: a client with Timeout
+	// Sign, if set, signs each HTTP request, given the body it carries
+	// (SigV4 for AWS X-Ray's OTLP endpoint); an error fails the attempt,
+	// which is retried.
+	Sign func(req *http.Request, body []byte) error
 }
 
 // Attribute is a resource attribute with a string value.
@@ -72,6 +79,7 @@ var OTLPDropReasons = [otlpDropReasons]string{"queue_full", "rejected", "export_
 type OTLP struct {
 	cfg    OTLPConfig
 	client *http.Client
+	grpc   *otlpGRPC // nil over HTTP
 
 	queue   chan *otlpBatch
 	free    chan *otlpBatch
@@ -154,9 +162,15 @@ func newOTLP(cfg OTLPConfig, workers int) (*OTLP, error) {
 	// The queue holds QueueSpans in full batches; the pool has one more
 	// batch per sink and one for the sender.
 	qlen := cfg.QueueSpans / otlpBatchSpans
+	var err error
 	x := &OTLP{cfg: cfg, client: client,
 		queue: make(chan *otlpBatch, qlen), free: make(chan *otlpBatch, qlen+workers+1),
 		done: make(chan struct{})}
+	if cfg.GRPC {
+		if x.grpc, err = newOTLPGRPC(cfg); err != nil {
+			return nil, err
+		}
+	}
 	x.stop, x.cancel = context.WithCancel(context.Background())
 	x.gzw, _ = gzip.NewWriterLevel(&x.gz, gzip.BestSpeed)
 	x.scope = appendScope(nil, cfg.SDKVersion)
@@ -284,6 +298,9 @@ func (x *OTLP) Close() error {
 	<-x.done
 	t.Stop()
 	x.cancel()
+	if x.grpc != nil {
+		x.grpc.close()
+	}
 	return nil
 }
 
@@ -341,7 +358,8 @@ func (x *OTLP) export() {
 	x.body = x.encodeRequest(x.body[:0])
 	body := x.body
 	encoding := ""
-	if !x.cfg.NoGzip {
+	// Over gRPC, the library compresses the message (UseCompressor).
+	if !x.cfg.NoGzip && x.grpc == nil {
 		x.gz.Reset()
 		x.gzw.Reset(&x.gz)
 		x.gzw.Write(body)
@@ -396,30 +414,34 @@ func (x *OTLP) encodeRequest(b []byte) []byte {
 	return b
 }
 
-// send posts the request, retrying as the OTLP specification says: on
-// 429, 502, 503 and 504 (and when no answer came), with exponential
-// backoff and jitter, or after Retry-After when the answer gives it.
+// send makes the request, retrying as the OTLP specification says: over
+// HTTP on 429, 502, 503 and 504, over gRPC on the codes grpcRetryable
+// names, and when no answer came; with exponential backoff and jitter,
+// or after the time the answer gives (Retry-After, RetryInfo).
 func (x *OTLP) send(body []byte, encoding string, n int) {
 	deadline := time.Now().Add(x.cfg.RetryElapsed)
 	backoff := x.cfg.RetryInitial
 	for {
-		status, retryAfter, rejected, err := x.post(body, encoding)
-		switch {
-		case err == nil && status/100 == 2:
+		var rejected int
+		var retryAfter time.Duration
+		var err error
+		if x.grpc != nil {
+			rejected, retryAfter, err = x.grpc.export(x.stop, body, x.cfg)
+		} else {
+			rejected, retryAfter, err = x.post(body, encoding)
+		}
+		if err == nil {
 			x.sent.Add(uint64(n - rejected))
 			if rejected > 0 {
 				x.dropped[OTLPDropRejected].Add(uint64(rejected))
 			}
 			return
-		case err == nil && !retryable(status):
-			x.fail(fmt.Errorf("otlp: %s answered %d", x.cfg.URL, status))
+		}
+		x.fail(err)
+		if errors.As(err, new(permanentError)) {
 			x.dropped[OTLPDropRejected].Add(uint64(n))
 			return
 		}
-		if err == nil {
-			err = fmt.Errorf("otlp: %s answered %d", x.cfg.URL, status)
-		}
-		x.fail(err)
 		wait := retryAfter
 		if wait <= 0 {
 			// Full jitter on the upper half: spread, never much shorter.
@@ -439,17 +461,24 @@ func (x *OTLP) send(body []byte, encoding string, n int) {
 	}
 }
 
+// permanentError is an answer that must not be retried: the request's
+// spans are rejected.
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
 func retryable(status int) bool {
 	return status == 429 || status == 502 || status == 503 || status == 504
 }
 
-// post makes one request; rejected is the partial success's count.
-func (x *OTLP) post(body []byte, encoding string) (status int, retryAfter time.Duration, rejected int, err error) {
+// post makes one HTTP request; rejected is the partial success's count.
+// A non-2xx answer is an error, a permanentError unless retryable.
+func (x *OTLP) post(body []byte, encoding string) (rejected int, retryAfter time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(x.stop, x.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, x.cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, err
 	}
 	for k, v := range x.cfg.Headers {
 		req.Header[k] = v
@@ -459,17 +488,25 @@ func (x *OTLP) post(body []byte, encoding string) (status int, retryAfter time.D
 	if encoding != "" {
 		req.Header.Set("Content-Encoding", encoding)
 	}
+	if x.cfg.Sign != nil {
+		if err := x.cfg.Sign(req, body); err != nil {
+			return 0, 0, err
+		}
+	}
 	resp, err := x.client.Do(req)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	// The answer is small; a bound keeps a broken receiver from costing memory.
 	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 == 2 {
-		rejected = partialRejected(rb)
+	switch {
+	case resp.StatusCode/100 == 2:
+		return partialRejected(rb), 0, nil
+	case retryable(resp.StatusCode):
+		return 0, parseRetryAfter(resp.Header.Get("Retry-After")), fmt.Errorf("otlp: %s answered %d", x.cfg.URL, resp.StatusCode)
 	}
-	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After")), rejected, nil
+	return 0, 0, permanentError{fmt.Errorf("otlp: %s answered %d", x.cfg.URL, resp.StatusCode)}
 }
 
 // parseRetryAfter reads seconds or an HTTP date; 0 if absent or bad.

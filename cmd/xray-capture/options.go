@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +88,8 @@ type Options struct {
 	portValues, serviceValues []string
 	daemon, plugins, pairing  string
 	otlpEndpoint              string
+	otlpSigV4                 bool
+	otlpRegion                string
 	otelEnv                   func(string) string // the OTEL_* variables; nil reads none
 	// --max-connections given: the memory ceiling does not cap it.
 	maxConnectionsSet bool
@@ -306,21 +309,43 @@ func (o *Options) otlpConfig() (*emitter.OTLPConfig, []error) {
 	default:
 		return nil, nil
 	}
+	// The protocol: the traces variable, else the generic one, else
+	// http/protobuf; a grpc:// endpoint is gRPC (in plain text) whatever
+	// the variables say, unless they say otherwise explicitly.
+	protocol, protoVar := env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+	if protocol == "" {
+		protocol, protoVar = env("OTEL_EXPORTER_OTLP_PROTOCOL"), "OTEL_EXPORTER_OTLP_PROTOCOL"
+	}
 	u, err := url.Parse(endpoint)
 	switch {
 	case err != nil:
 		return nil, []error{fmt.Errorf("%s %q: %w", what, endpoint, err)}
-	case u.Scheme == "grpc":
-		return nil, []error{fmt.Errorf("%s %q: OTLP/gRPC is not supported yet; use OTLP/HTTP (http:// or https://, port 4318)", what, endpoint)}
-	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
-		return nil, []error{fmt.Errorf("%s %q: want an http:// or https:// URL, e.g. http://127.0.0.1:4318", what, endpoint)}
+	case u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "grpc" || u.Host == "":
+		return nil, []error{fmt.Errorf("%s %q: want an http:// or https:// URL, e.g. http://127.0.0.1:4318, or grpc://127.0.0.1:4317", what, endpoint)}
 	}
-	if appendPath {
+	grpc := u.Scheme == "grpc"
+	switch protocol {
+	case "":
+	case "grpc":
+		grpc = true
+	case "http/protobuf":
+		if grpc {
+			return nil, []error{fmt.Errorf("%s %q: a gRPC endpoint, but %s is %s", what, endpoint, protoVar, protocol)}
+		}
+	default:
+		return nil, []error{fmt.Errorf("%s %q: want grpc or http/protobuf (http/json is not supported)", protoVar, protocol)}
+	}
+	if appendPath && !grpc {
 		// As the specification says for the generic variable: the
-		// signal's path is appended to the base URL's.
+		// signal's path is appended to the base URL's. gRPC has no path.
 		u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/traces"
 	}
-	cfg := &emitter.OTLPConfig{URL: u.String(), BatchSize: o.OTLPBatchSize, Delay: o.OTLPBatchDelay, QueueSpans: o.OTLPQueueSize,
+	// X-Ray's own endpoint wants SigV4, over HTTP only.
+	sigv4 := o.otlpSigV4 || xrayOTLPHost.MatchString(u.Hostname())
+	if sigv4 && grpc {
+		return nil, []error{fmt.Errorf("%s %q: SigV4 signing (X-Ray's OTLP endpoint) is over HTTP only, not gRPC", what, endpoint)}
+	}
+	cfg := &emitter.OTLPConfig{URL: u.String(), GRPC: grpc, BatchSize: o.OTLPBatchSize, Delay: o.OTLPBatchDelay, QueueSpans: o.OTLPQueueSize,
 		SDKVersion: version, Headers: http.Header{}}
 	if o.OTLPBatchSize < 1 || o.OTLPQueueSize < o.OTLPBatchSize {
 		errs = append(errs, fmt.Errorf("--otlp-batch-size %d, --otlp-queue-size %d: want a batch of at least 1 and a queue of at least a batch", o.OTLPBatchSize, o.OTLPQueueSize))
@@ -362,6 +387,20 @@ func (o *Options) otlpConfig() (*emitter.OTLPConfig, []error) {
 	o.Region = env("AWS_REGION")
 	if o.Region == "" {
 		o.Region = env("AWS_DEFAULT_REGION")
+	}
+	if sigv4 {
+		region := o.otlpRegion
+		if m := xrayOTLPHost.FindStringSubmatch(u.Hostname()); region == "" && m != nil {
+			region = m[1]
+		}
+		if region == "" {
+			region = o.Region
+		}
+		if cfg.Sign, err = newSigV4(context.Background(), region); err != nil {
+			errs = append(errs, err)
+		}
+	} else if o.otlpRegion != "" {
+		errs = append(errs, errors.New("--otlp-region: only with SigV4 (--otlp-sigv4, or an xray.REGION.amazonaws.com endpoint)"))
 	}
 	return cfg, errs
 }

@@ -32,6 +32,7 @@ import (
 // number i (from 0); nil answers 200.
 type otlpReceiver struct {
 	t      *testing.T
+	url    string // for --otlp-endpoint
 	srv    *httptest.Server
 	answer func(i int, w http.ResponseWriter) bool // true: answered, drop the request
 
@@ -49,6 +50,7 @@ func startOTLPReceiver(t *testing.T, answer func(int, http.ResponseWriter) bool)
 	r := &otlpReceiver{t: t, answer: answer}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
+	r.url = r.srv.URL
 	return r
 }
 
@@ -84,7 +86,16 @@ func (r *otlpReceiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.t.Errorf("body is not an ExportTraceServiceRequest: %v", err)
 		return
 	}
+	r.record(&er)
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	b, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+	w.Write(b)
+}
+
+// record keeps a request's spans.
+func (r *otlpReceiver) record(er *coltracepb.ExportTraceServiceRequest) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, rs := range er.ResourceSpans {
 		res := map[string]string{}
 		for _, kv := range rs.Resource.Attributes {
@@ -99,10 +110,6 @@ func (r *otlpReceiver) serve(w http.ResponseWriter, req *http.Request) {
 			}
 		}
 	}
-	r.mu.Unlock()
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	b, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-	w.Write(b)
 }
 
 func (r *otlpReceiver) received() []receivedSpan {
@@ -125,7 +132,10 @@ func replayBoth(t *testing.T, capture string, recv *otlpReceiver, env map[string
 	t.Helper()
 	daemon := testutil.StartFakeDaemon(t)
 	all := append([]string{"--read", filepath.Join(captures, capture), "--port", "8080", "--service-name", "shop",
-		"--id-seed", "1", "--daemon-address", daemon.Addr, "--otlp-endpoint", recv.srv.URL, "--otlp-batch-delay", "50ms"}, args...)
+		"--id-seed", "1", "--daemon-address", daemon.Addr, "--otlp-batch-delay", "50ms"}, args...)
+	if env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "" {
+		all = append(all, "--otlp-endpoint", recv.url)
+	}
 	_, stderr, err := runCLI(t, env, all...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
@@ -146,7 +156,13 @@ func TestOTLPSpansMatchSegments(t *testing.T) {
 	recv := startOTLPReceiver(t, nil)
 	docs, stderr := replayBoth(t, "keepalive.pcap", recv,
 		map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=test,service.name=ignored"})
-	spans := recv.received()
+	checkSpansMatchSegments(t, docs, recv.received(), stderr)
+}
+
+// checkSpansMatchSegments compares the spans received with the segments
+// the daemon got from the same replay, attribute by attribute.
+func checkSpansMatchSegments(t *testing.T, docs []segmentDoc, spans []receivedSpan, stderr string) {
+	t.Helper()
 	if len(docs) == 0 || len(spans) != len(docs) {
 		t.Fatalf("%d spans for %d segments", len(spans), len(docs))
 	}
@@ -300,17 +316,22 @@ func TestOTLPEndpointFromEnvironment(t *testing.T) {
 		env  map[string]string
 		args []string
 		want string
+		grpc bool
 	}{
-		{nil, []string{"--otlp-endpoint", "http://collector:4318"}, "http://collector:4318/v1/traces"},
-		{nil, []string{"--otlp-endpoint", "http://collector:4318/base/"}, "http://collector:4318/base/v1/traces"},
-		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://c:4318"}, nil, "https://c:4318/v1/traces"},
-		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://c:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://t/custom"}, nil, "https://t/custom"},
-		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://t/custom"}, []string{"--otlp-endpoint", "http://flag:4318"}, "http://flag:4318/v1/traces"},
+		{nil, []string{"--otlp-endpoint", "http://collector:4318"}, "http://collector:4318/v1/traces", false},
+		{nil, []string{"--otlp-endpoint", "http://collector:4318/base/"}, "http://collector:4318/base/v1/traces", false},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://c:4318"}, nil, "https://c:4318/v1/traces", false},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://c:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://t/custom"}, nil, "https://t/custom", false},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://t/custom"}, []string{"--otlp-endpoint", "http://flag:4318"}, "http://flag:4318/v1/traces", false},
+		{nil, []string{"--otlp-endpoint", "grpc://collector:4317"}, "grpc://collector:4317", true},
+		{map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "https://c:4317"}, nil, "https://c:4317", true},
+		{map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}, []string{"--otlp-endpoint", "http://c:4317"}, "http://c:4317", true},
+		{map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}, []string{"--otlp-endpoint", "http://c:4318"}, "http://c:4318/v1/traces", false},
 	} {
 		cmd := newRootCmdWith(io.Discard, io.Discard, func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok },
 			func(_ *cobra.Command, o *Options) error {
-				if o.OTLP == nil || o.OTLP.URL != tc.want {
-					t.Errorf("env %v args %v: %+v, want %s", tc.env, tc.args, o.OTLP, tc.want)
+				if o.OTLP == nil || o.OTLP.URL != tc.want || o.OTLP.GRPC != tc.grpc {
+					t.Errorf("env %v args %v: %+v, want %s (gRPC %v)", tc.env, tc.args, o.OTLP, tc.want, tc.grpc)
 				}
 				return nil
 			})
@@ -319,8 +340,18 @@ func TestOTLPEndpointFromEnvironment(t *testing.T) {
 			t.Errorf("%v: %v", tc, err)
 		}
 	}
-	_, _, err := runCLI(t, nil, "--port", "80", "--service-name", "s", "--otlp-endpoint", "grpc://c:4317")
-	if err == nil || !strings.Contains(err.Error(), "gRPC") {
-		t.Errorf("grpc:// endpoint: %v", err)
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, []string{"--otlp-endpoint", "http://c:4318"}, "http/json is not supported"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, []string{"--otlp-endpoint", "grpc://c:4317"}, "a gRPC endpoint, but OTEL_EXPORTER_OTLP_PROTOCOL is http/protobuf"},
+		{nil, []string{"--otlp-endpoint", "udp://c:4317"}, "want an http:// or https:// URL"},
+	} {
+		_, _, err := runCLI(t, tc.env, append([]string{"--port", "80", "--service-name", "s"}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("env %v args %v: %v, want %q", tc.env, tc.args, err, tc.want)
+		}
 	}
 }
