@@ -95,6 +95,12 @@ type OTLP struct {
 
 	// The sender's own, reused request by request.
 	pending otlpBatch
+	// backlog holds, in order, the spans taken off the queue while a
+	// request waited to be retried, up to QueueSpans: the queue's batches
+	// are often small (the live pump flushes every ring block), so a
+	// bound counted in batches would hold far fewer spans than asked.
+	backlog     otlpBatch
+	queueClosed bool
 	order   []int
 	body    []byte
 	gz      bytes.Buffer
@@ -313,11 +319,24 @@ func (x *OTLP) run() {
 	defer timer.Stop()
 	x.pending.buf = make([]byte, 0, otlpBatchCap)
 	for {
+		if len(x.backlog.spans) > 0 {
+			// Older than anything in the queue: first.
+			x.takeBacklog()
+			if len(x.pending.spans) >= x.cfg.BatchSize || len(x.backlog.spans) > 0 {
+				x.export()
+				timer.Reset(x.cfg.Delay)
+				continue
+			}
+		}
+		if x.queueClosed {
+			x.export()
+			return
+		}
 		select {
 		case b, ok := <-x.queue:
 			if !ok {
-				x.export()
-				return
+				x.queueClosed = true
+				continue
 			}
 			x.take(b)
 			if len(x.pending.spans) >= x.cfg.BatchSize {
@@ -341,6 +360,53 @@ func (x *OTLP) take(b *otlpBatch) {
 		x.pending.spans = append(x.pending.spans, r)
 	}
 	x.putBatch(b)
+}
+
+// stash moves a batch's spans into the backlog, as many as QueueSpans
+// allows; the rest are dropped and counted.
+func (x *OTLP) stash(b *otlpBatch) {
+	keep := min(max(0, x.cfg.QueueSpans-len(x.backlog.spans)), len(b.spans))
+	if keep < len(b.spans) {
+		x.dropped[OTLPDropQueueFull].Add(uint64(len(b.spans) - keep))
+	}
+	if keep > 0 {
+		// A batch's spans lie in order, each after its name, from 0.
+		last := b.spans[keep-1]
+		base := int32(len(x.backlog.buf))
+		x.backlog.buf = append(x.backlog.buf, b.buf[:last.off+last.n]...)
+		for _, r := range b.spans[:keep] {
+			r.nameOff += base
+			r.off += base
+			x.backlog.spans = append(x.backlog.spans, r)
+		}
+	}
+	x.putBatch(b)
+}
+
+// takeBacklog moves the oldest backlog spans into the pending request, up
+// to BatchSize.
+func (x *OTLP) takeBacklog() {
+	k := min(x.cfg.BatchSize-len(x.pending.spans), len(x.backlog.spans))
+	if k <= 0 {
+		return
+	}
+	last := x.backlog.spans[k-1]
+	end := last.off + last.n
+	base := int32(len(x.pending.buf))
+	x.pending.buf = append(x.pending.buf, x.backlog.buf[:end]...)
+	for _, r := range x.backlog.spans[:k] {
+		r.nameOff += base
+		r.off += base
+		x.pending.spans = append(x.pending.spans, r)
+	}
+	n := copy(x.backlog.buf, x.backlog.buf[end:])
+	x.backlog.buf = x.backlog.buf[:n]
+	rest := copy(x.backlog.spans, x.backlog.spans[k:])
+	x.backlog.spans = x.backlog.spans[:rest]
+	for i := range x.backlog.spans {
+		x.backlog.spans[i].nameOff -= end
+		x.backlog.spans[i].off -= end
+	}
 }
 
 // export sends the pending spans as one request.
@@ -452,11 +518,35 @@ func (x *OTLP) send(body []byte, encoding string, n int) {
 			x.dropped[OTLPDropExportFailed].Add(uint64(n))
 			return
 		}
-		select {
-		case <-time.After(wait):
-		case <-x.stop.Done():
+		if !x.await(wait) {
 			x.dropped[OTLPDropShutdown].Add(uint64(n))
 			return
+		}
+	}
+}
+
+// await waits d before a retry, meanwhile taking what the sinks hand over
+// into the backlog, so that the queue's bound holds in spans; false when
+// Close's time ran out.
+func (x *OTLP) await(d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		q := x.queue
+		if x.queueClosed {
+			q = nil
+		}
+		select {
+		case <-timer.C:
+			return true
+		case b, ok := <-q:
+			if !ok {
+				x.queueClosed = true
+				continue
+			}
+			x.stash(b)
+		case <-x.stop.Done():
+			return false
 		}
 	}
 }
