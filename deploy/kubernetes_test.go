@@ -183,8 +183,15 @@ func TestKubernetesManifest(t *testing.T) {
 		len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != "/etc/xray-capture" || c.VolumeMounts[0].Name != spec.Volumes[0].Name {
 		t.Error("the config volume must mount the ConfigMap at /etc/xray-capture")
 	}
-	if conf := m.effectiveConfig(t); conf["service-name"] != "my-service" {
-		t.Errorf("service-name %v, want my-service", conf["service-name"])
+	if conf := m.effectiveConfig(t); conf["service-name"] != "my-service" || !isOn(conf["kubernetes"]) || conf["cluster-name"] != "my-cluster" {
+		t.Errorf("service-name %v, kubernetes %v, cluster-name %v: want my-service, on, my-cluster", conf["service-name"], conf["kubernetes"], conf["cluster-name"])
+	}
+	// The two edits the README names are marked.
+	raw, _ := os.ReadFile("kubernetes/xray-capture.yaml")
+	for _, mark := range []string{"# EDIT: image", "# EDIT: cluster name"} {
+		if strings.Count(string(raw), mark) != 1 {
+			t.Errorf("the manifest must mark %q once", mark)
+		}
 	}
 	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/healthz" {
 		t.Error("the readiness probe must ask /healthz")
@@ -304,8 +311,8 @@ func TestKubernetesRBAC(t *testing.T) {
 	agentToken := ds.Spec.Template.Spec.AutomountServiceAccountToken
 	if agentToken == nil {
 		t.Error("the agent's pod must say automountServiceAccountToken")
-	} else if kube, _ := m.effectiveConfig(t)["kubernetes"].(bool); *agentToken != kube {
-		t.Errorf("automountServiceAccountToken %v with kubernetes: %v: mount the token only for the pod watch", *agentToken, kube)
+	} else if kube := m.effectiveConfig(t)["kubernetes"]; *agentToken != isOn(kube) {
+		t.Errorf("automountServiceAccountToken %v with kubernetes: %v: mount the token for the pod watch, and only then", *agentToken, kube)
 	}
 	for _, a := range m.accounts {
 		if a.Name != sa && (a.AutomountServiceAccountToken == nil || *a.AutomountServiceAccountToken) {
@@ -391,3 +398,7 @@ func splitHostPort(s string) (string, string, error) {
 	}
 	return s[:i], s[i+1:], nil
 }
+
+// isOn reads "on" as config print writes it; this YAML decoder (YAML 1.1)
+// takes a bare on for true.
+func isOn(v any) bool { return v == "on" || v == true }
