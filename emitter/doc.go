@@ -22,6 +22,9 @@
 // sent and is counted in TooLarge. A daemon given by host name is looked
 // up again every 30 s by a goroutine of the emitter's own, which
 // reconnects the socket when the name moved (Moves); Close stops it first.
+// A name that does not resolve at start is no error (Unresolved says why):
+// there is no socket until the goroutine's lookup succeeds, and segments
+// meanwhile count in SendErrors with ErrUnresolved.
 //
 // OTLP (docs/otlp.md): each pipeline goroutine's OTLPSink encodes spans by
 // hand (protowire) into its own batch, allocation-free, and hands full

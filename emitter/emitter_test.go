@@ -365,6 +365,7 @@ func TestUDPFollowsAMovingName(t *testing.T) {
 	}
 	defer second.Close()
 	var answer atomic.Pointer[[]netip.Addr]
+	answer.Store(&[]netip.Addr{netip.MustParseAddr("127.0.0.1")})
 	lookup := func(context.Context, string) ([]netip.Addr, error) {
 		if a := answer.Load(); a != nil {
 			return *a, nil
@@ -387,6 +388,7 @@ func TestUDPFollowsAMovingName(t *testing.T) {
 	if !receives(first, "http://h/before") {
 		t.Fatal("the first address got nothing")
 	}
+	answer.Store(nil)
 	time.Sleep(30 * time.Millisecond) // lookups fail meanwhile: the address stays
 	if !receives(first, "http://h/resolver-down") {
 		t.Fatal("a failed lookup moved the socket")
@@ -398,5 +400,81 @@ func TestUDPFollowsAMovingName(t *testing.T) {
 	}
 	if u.Moves.Load() != 1 || !receives(second, "http://h/after") {
 		t.Fatalf("moves %d: the socket did not follow the name", u.Moves.Load())
+	}
+}
+
+// TestUDPWaitsForAName: a daemon name that does not resolve at start (its
+// Service not created yet) is no error: segments count as send errors
+// meanwhile, and go to the daemon once the name resolves.
+func TestUDPWaitsForAName(t *testing.T) {
+	l, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.LocalAddr().(*net.UDPAddr).Port
+	var answer atomic.Pointer[[]netip.Addr]
+	var lookups atomic.Int32
+	lookup := func(_ context.Context, host string) ([]netip.Addr, error) {
+		lookups.Add(1)
+		if a := answer.Load(); a != nil {
+			return *a, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	u, err := newUDP(net.JoinHostPort("xray-daemon.xray", strconv.Itoa(port)), lookup, 5*time.Millisecond)
+	if err != nil {
+		t.Fatalf("an unresolved name failed the start: %v", err)
+	}
+	defer u.Close()
+	if u.Unresolved == nil || !strings.Contains(u.Unresolved.Error(), "xray-daemon.xray: no such host") || u.Resolved.Load() {
+		t.Fatalf("Unresolved %v, Resolved %v: want the lookup's error", u.Unresolved, u.Resolved.Load())
+	}
+	for i := range 3 {
+		u.Emit(segment(fmt.Sprintf("http://h/early-%d", i)))
+	}
+	u.Flush()
+	if u.Sent != 0 || u.SendErrors != 3 || !errors.Is(u.LastError, ErrUnresolved) {
+		t.Fatalf("sent %d, send errors %d (%v): want 3 errors", u.Sent, u.SendErrors, u.LastError)
+	}
+	// Still nothing after a few failed lookups.
+	for lookups.Load() < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	if u.Resolved.Load() {
+		t.Fatal("resolved without an answer")
+	}
+	answer.Store(&[]netip.Addr{netip.MustParseAddr("127.0.0.1")})
+	deadline := time.Now().Add(5 * time.Second)
+	for !u.Resolved.Load() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !u.Resolved.Load() {
+		t.Fatal("the name resolved, the emitter did not follow")
+	}
+	u.Emit(segment("http://h/late"))
+	u.Flush()
+	l.SetReadDeadline(time.Now().Add(time.Second))
+	b := make([]byte, 65536)
+	n, err := l.Read(b)
+	if err != nil || !strings.Contains(string(b[:n]), "http://h/late") {
+		t.Fatalf("the daemon got %q, %v", b[:n], err)
+	}
+	if u.Sent != 1 || u.SendErrors != 3 {
+		t.Errorf("sent %d, send errors %d: want 1 and the 3 from before", u.Sent, u.SendErrors)
+	}
+}
+
+// TestUDPUnresolvedCloses: an emitter whose name never resolved closes
+// cleanly, its follower stopped.
+func TestUDPUnresolvedCloses(t *testing.T) {
+	lookup := func(context.Context, string) ([]netip.Addr, error) { return nil, errors.New("no such host") }
+	u, err := newUDP("nowhere.invalid:2000", lookup, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Emit(segment("http://h/x"))
+	if err := u.Close(); err != nil || u.SendErrors != 1 {
+		t.Fatalf("close: %v, send errors %d", err, u.SendErrors)
 	}
 }

@@ -23,11 +23,16 @@ func systemLookup(ctx context.Context, host string) ([]netip.Addr, error) {
 	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
+// lookupTimeout bounds one lookup of the daemon's name.
+const lookupTimeout = 5 * time.Second
+
 // follow re-resolves host every interval until ctx ends, and reconnects
 // u's socket when the address it is connected to is no longer among the
 // answers. A lookup that fails keeps the address: a resolver down for a
 // moment must not stop the segments. Connecting a UDP socket again only
-// changes its peer; a send racing with it goes to one of the two.
+// changes its peer; a send racing with it goes to one of the two. While
+// the name has never resolved (current invalid) there is no socket: the
+// first answer opens one, which the next send picks up.
 func (u *UDP) follow(ctx context.Context, host string, port uint16, current netip.Addr, lookup lookupFunc, interval time.Duration) {
 	defer close(u.followDone)
 	tick := time.NewTicker(interval)
@@ -38,10 +43,21 @@ func (u *UDP) follow(ctx context.Context, host string, port uint16, current neti
 			return
 		case <-tick.C:
 		}
-		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 		addrs, err := lookup(lctx, host)
 		cancel()
-		if err != nil || slices.Contains(addrs, current) {
+		if err != nil || len(addrs) == 0 || slices.Contains(addrs, current) {
+			continue
+		}
+		if !current.IsValid() {
+			first := preferred(addrs)
+			fd, err := dialUDP(net.UDPAddrFromAddrPort(netip.AddrPortFrom(first, port)))
+			if err != nil {
+				continue
+			}
+			current = first
+			u.fd.Store(int32(fd))
+			u.Resolved.Store(true)
 			continue
 		}
 		// The socket's family is fixed: an address of the same family only.
@@ -51,7 +67,7 @@ func (u *UDP) follow(ctx context.Context, host string, port uint16, current neti
 		}
 		next := addrs[i].Unmap()
 		_, sa, err := sockaddrOf(net.UDPAddrFromAddrPort(netip.AddrPortFrom(next, port)))
-		if err != nil || unix.Connect(u.fd, sa) != nil {
+		if err != nil || unix.Connect(int(u.fd.Load()), sa) != nil {
 			continue
 		}
 		current = next

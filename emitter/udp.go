@@ -81,7 +81,9 @@ func checkHostPort(s string) error {
 // pauses (the end of a ring block, a quiet poll, the end of a file), so a
 // segment waits at most that long.
 type UDP struct {
-	fd    int
+	// fd is the socket, -1 while the daemon's name has never resolved: the
+	// follow goroutine opens it then, while the owner sends.
+	fd    atomic.Int32
 	buf   []byte // the batch's datagrams, back to back
 	ends  []int  // where each datagram in buf ends
 	batch        // the system's way to send the batch
@@ -96,6 +98,11 @@ type UDP struct {
 	// Moves counts the times the daemon's host name, looked up again,
 	// pointed elsewhere and the socket followed it.
 	Moves atomic.Uint64
+	// Unresolved is why the daemon's host name did not resolve at start,
+	// nil if it did: until it does, segments count in SendErrors (with
+	// ErrUnresolved), and the socket opens when it resolves (Resolved).
+	Unresolved error
+	Resolved   atomic.Bool
 
 	stopFollow context.CancelFunc // nil when the address is an IP
 	followDone chan struct{}
@@ -116,29 +123,78 @@ const (
 // about a third of the cost of a send; nothing here waits on the socket.
 //
 // A host name is looked up again every 30 s, and the socket follows the
-// daemon when its address changes.
+// daemon when its address changes. A name that does not resolve at start
+// is not an error (a daemon's Service may come up after the agent): see
+// Unresolved.
 func NewUDP(addr string) (*UDP, error) {
 	return newUDP(addr, systemLookup, followEvery)
 }
 
+// ErrUnresolved is the send error of a segment while the daemon's host
+// name has not resolved yet.
+var ErrUnresolved = errors.New("the daemon's host name does not resolve yet")
+
 func newUDP(addr string, lookup lookupFunc, every time.Duration) (*UDP, error) {
-	ua, err := net.ResolveUDPAddr("udp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("daemon address %s: %w", addr, err)
-	}
-	fd, err := dialUDP(ua)
-	if err != nil {
-		return nil, fmt.Errorf("daemon address %s: %w", addr, err)
-	}
-	u := &UDP{fd: fd, buf: make([]byte, 0, udpBatchBytes+len(xray.DaemonHeader)+xray.MaxDocumentBytes+4096),
+	u := &UDP{buf: make([]byte, 0, udpBatchBytes+len(xray.DaemonHeader)+xray.MaxDocumentBytes+4096),
 		ends: make([]int, 0, udpBatch), batch: newBatch(udpBatch)}
-	if host, _, _ := net.SplitHostPort(addr); net.ParseIP(host) == nil {
-		current, _ := netip.AddrFromSlice(ua.IP)
-		ctx, cancel := context.WithCancel(context.Background())
-		u.stopFollow, u.followDone = cancel, make(chan struct{})
-		go u.follow(ctx, host, uint16(ua.Port), current.Unmap(), lookup, every)
+	u.fd.Store(-1)
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("daemon address %s: %w", addr, err)
 	}
+	if net.ParseIP(host) != nil || strings.Contains(host, "%") {
+		// An address: nothing to look up or follow.
+		ua, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("daemon address %s: %w", addr, err)
+		}
+		fd, err := dialUDP(ua)
+		if err != nil {
+			return nil, fmt.Errorf("daemon address %s: %w", addr, err)
+		}
+		u.fd.Store(int32(fd))
+		return u, nil
+	}
+	port, err := strconv.ParseUint(portText, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("daemon address %s: bad port %q", addr, portText)
+	}
+	lctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	addrs, err := lookup(lctx, host)
+	cancel()
+	current := netip.Addr{}
+	if err == nil && len(addrs) == 0 {
+		err = errors.New("no address")
+	}
+	if err != nil {
+		if dnsErr := (*net.DNSError)(nil); !errors.As(err, &dnsErr) {
+			err = fmt.Errorf("lookup %s: %w", host, err) // a DNSError names the host already
+		}
+		u.Unresolved = err
+	} else {
+		current = preferred(addrs)
+		fd, err := dialUDP(net.UDPAddrFromAddrPort(netip.AddrPortFrom(current, uint16(port))))
+		if err != nil {
+			return nil, fmt.Errorf("daemon address %s: %w", addr, err)
+		}
+		u.fd.Store(int32(fd))
+		u.Resolved.Store(true)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	u.stopFollow, u.followDone = stop, make(chan struct{})
+	go u.follow(ctx, host, uint16(port), current, lookup, every)
 	return u, nil
+}
+
+// preferred is the address a name's answers connect to: the first IPv4
+// one, as net.ResolveUDPAddr chooses, else the first.
+func preferred(addrs []netip.Addr) netip.Addr {
+	for _, a := range addrs {
+		if a.Unmap().Is4() {
+			return a.Unmap()
+		}
+	}
+	return addrs[0]
 }
 
 // dialUDP opens a non-blocking UDP socket connected to ua.
@@ -232,18 +288,22 @@ func (u *UDP) Close() error {
 		<-u.followDone
 	}
 	u.Flush()
-	if u.Sent > 0 {
-		u.checkReachable()
+	fd := int(u.fd.Load())
+	if fd < 0 {
+		return nil // the name never resolved: no socket
 	}
-	return unix.Close(u.fd)
+	if u.Sent > 0 {
+		u.checkReachable(fd)
+	}
+	return unix.Close(fd)
 }
 
 // checkReachable reads the error an ICMP answer left on the socket. On a
 // local daemon address the answer to the first datagram comes back within
 // microseconds; one further off may take longer, hence the short wait.
-func (u *UDP) checkReachable() {
+func (u *UDP) checkReachable(fd int) {
 	for range 5 {
-		if errno, err := unix.GetsockoptInt(u.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && errno != 0 {
+		if errno, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && errno != 0 {
 			u.Unreachable = unix.Errno(errno)
 			return
 		}

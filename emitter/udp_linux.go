@@ -20,6 +20,13 @@ func newBatch(n int) batch {
 // send hands the batch to the kernel with sendmmsg, a datagram per message.
 func (u *UDP) send() {
 	n := len(u.ends)
+	fd := u.fd.Load()
+	if fd < 0 {
+		for range n {
+			u.refused(ErrUnresolved)
+		}
+		return
+	}
 	// The iovecs point into buf, so they are built only now that buf no
 	// longer grows.
 	start := 0
@@ -37,7 +44,7 @@ func (u *UDP) send() {
 		// enough (about 100 µs) that the runtime would otherwise hand
 		// our P to another thread, which spins looking for work: that
 		// cost more CPU than the sends.
-		r, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&u.msgs[i])), uintptr(n-i), 0, 0, 0)
+		r, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&u.msgs[i])), uintptr(n-i), 0, 0, 0)
 		switch {
 		case errno != 0:
 			u.refused(errno)

@@ -29,6 +29,15 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 	s.NotSampled = !r.sampled
 	s.SamplingRule = r.rule
 	s.Name = r.get(r.name)
+	if t.cfg.Resources != nil {
+		// Looked up at the end: a pod deleted meanwhile leaves the
+		// plugins' facts only.
+		aws, origin, ok := t.cfg.Resources.AWSOf(c.serverIP, c.serverPort)
+		s.Resource, s.Origin = aws, t.cfg.Origin
+		if ok {
+			s.Origin = origin
+		}
+	}
 	// One read for both ids; the buffer lives in the Tracker so that
 	// passing it through the xray.IDGen interface does not allocate.
 	t.cfg.IDs.Read(t.random[:])

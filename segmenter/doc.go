@@ -16,6 +16,10 @@
 // connection, and a response is never paired with a request the server had
 // not received (its ACK number says so).
 //
+// Names come from the Namer per request; Config.Resources, when set, adds
+// the facts of the connection's server (a Kubernetes pod's "eks") and its
+// origin to each segment.
+//
 // Ownership: the xray.Segment passed to Sink.Emit and its byte slices belong to
 // the Tracker and are reused after Emit returns; a sink encodes or copies
 // it before returning. A Tracker is not safe for concurrent use.

@@ -19,6 +19,14 @@ type Namer interface {
 	AppendName(dst, host []byte, server netip.Addr, port uint16) []byte
 }
 
+// Resources gives the facts of a connection's server for the segment's
+// "aws" object and its origin, such as the Kubernetes pod serving it; ok
+// false when it knows none. It must not allocate; the bytes it returns
+// must never change, as the tracker keeps them until the segment is sent.
+type Resources interface {
+	AWSOf(server netip.Addr, port uint16) (aws []byte, origin string, ok bool)
+}
+
 // Sink receives finished segments. It must not keep s or its slices.
 type Sink interface {
 	Emit(s *xray.Segment)
@@ -34,6 +42,9 @@ type Config struct {
 	SDKVersion string
 	Origin     string // set by AWS plugins
 	AWS        []byte // pre-encoded plugin members of "aws"
+	// Resources, if set, adds the server's facts (a pod's) to each
+	// segment, and its origin replaces Origin.
+	Resources Resources
 
 	ResponseTimeout time.Duration // a request unanswered this long is a timeout
 	IdleTimeout     time.Duration // a connection silent this long is dropped

@@ -44,6 +44,9 @@ type Segment struct {
 	SDKVersion   string
 	SamplingRule string
 	AWS          []byte // pre-encoded members of "aws" besides "xray" (plugins), without braces
+	// Resource is pre-encoded members of "aws" for the connection's
+	// server (a Kubernetes pod's "eks"), after AWS; nil for none.
+	Resource []byte
 
 	Outcome    string // capture_outcome annotation: reset, closed, timeout; "" for none
 	CaptureGap bool   // capture_gap annotation
@@ -129,6 +132,10 @@ func (s *Segment) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `,"aws":{`...)
 	if len(s.AWS) > 0 {
 		dst = append(dst, s.AWS...)
+		dst = append(dst, ',')
+	}
+	if len(s.Resource) > 0 {
+		dst = append(dst, s.Resource...)
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"xray":{"sdk":"`+SDKName+`","sdk_version":`...)

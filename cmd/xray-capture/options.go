@@ -59,6 +59,12 @@ type Options struct {
 	OTLPQueueSize  int
 	Region         string // AWS_REGION, for the OTLP resource
 
+	// Kubernetes pods by name.
+	Kubernetes  string // auto, on, off
+	NodeName    string
+	ClusterName string
+	Kubeconfig  string
+
 	// Operations.
 	MetricsAddress string
 	StatsInterval  time.Duration
@@ -138,6 +144,12 @@ func (o *Options) validate() error {
 	var otlpErrs []error
 	o.OTLP, otlpErrs = o.otlpConfig()
 	errs = append(errs, otlpErrs...)
+
+	switch o.Kubernetes {
+	case "auto", "on", "off":
+	default:
+		bad(fmt.Errorf("--kubernetes %q: want auto, on or off", o.Kubernetes))
+	}
 	if o.daemon == "off" {
 		// Replaying a capture into a file needs no daemon.
 		if o.Output == "" && !o.Print && !o.Summary && o.OTLP == nil && len(otlpErrs) == 0 {

@@ -111,6 +111,10 @@ name only, so that per-service names stay apart.`,
 	f.BoolVar(&opts.Sampling, "sampling", true, "sample as X-Ray does (false: trace every request); a replay traces every request unless this or --sampling-rules is given")
 	f.StringVar(&opts.SamplingRules, "sampling-rules", "", "local sampling rules file (X-Ray SDK format, version 1 or 2)")
 	f.StringVar(&opts.Centralized, "centralized-sampling", "auto", "use the X-Ray service's rules through the daemon: auto (live, whenever the daemon's TCP address answers, asked again every few seconds until it does), on, off")
+	f.StringVar(&opts.Kubernetes, "kubernetes", "auto", "name segments after the Kubernetes pod serving each connection, watching the pods of this node: auto (on when running live in a pod with a service account token and NODE_NAME), on, off")
+	f.StringVar(&opts.NodeName, "node-name", "", "the node whose pods --kubernetes watches (default: $NODE_NAME, from the downward API)")
+	f.StringVar(&opts.ClusterName, "cluster-name", "", "the cluster's name in the segments' aws.eks.cluster_name (--kubernetes)")
+	f.StringVar(&opts.Kubeconfig, "kubeconfig", "", "kubeconfig file for --kubernetes outside a pod (default: the pod's service account)")
 	f.StringVar(&opts.plugins, "plugins", "", "AWS plugins that fill aws.* and origin: ec2, ecs, elasticbeanstalk (comma-separated; the last with data sets origin)")
 	f.StringVar(&opts.EC2Endpoint, "ec2-metadata-endpoint", "http://169.254.169.254", "instance metadata service of the ec2 plugin")
 	f.StringVar(&opts.BeanstalkConf, "beanstalk-config", "/var/elasticbeanstalk/xray/environment.conf", "environment file of the elasticbeanstalk plugin")
@@ -128,6 +132,7 @@ name only, so that per-service names stay apart.`,
 		"log-level":            {"debug", "info", "warn", "error"},
 		"log-format":           {"text", "json"},
 		"centralized-sampling": {"auto", "on", "off"},
+		"kubernetes":           {"auto", "on", "off"},
 		"plugins":              {"ec2", "ecs", "elasticbeanstalk"},
 	} {
 		_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))

@@ -45,6 +45,16 @@ func run(cmd *cobra.Command, o *Options) error {
 	logStats(cmd.Context(), o.StatsInterval, box, log)
 
 	po := o.pipelineOptions(log, box)
+	if o.kubernetesOn() {
+		pods, err := o.startPods(cmd.Context(), log)
+		if err != nil {
+			return err
+		}
+		po.Pods = pods
+		defer func() {
+			log.Info("kubernetes", "pods", pods.Len(), "requests_to_no_known_pod", pods.Unknown.Load())
+		}()
+	}
 	live := o.Read == ""
 	if live {
 		if err := readyLive(&po, log); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/xray-capture/xray-capture/capture"
 	"github.com/xray-capture/xray-capture/emitter"
 	"github.com/xray-capture/xray-capture/httpparse"
+	"github.com/xray-capture/xray-capture/kube"
 	"github.com/xray-capture/xray-capture/naming"
 	"github.com/xray-capture/xray-capture/reassembly"
 	"github.com/xray-capture/xray-capture/sampling"
@@ -35,8 +36,11 @@ type Options struct {
 	ServiceName string // the default name; "" only when Services names every port
 	// Services name segments by their connection's server address and
 	// port, before ServiceName (naming.Services).
-	Services        []naming.Service
-	DynamicNaming   string // a Host pattern; "" names segments by Services and ServiceName alone
+	Services      []naming.Service
+	DynamicNaming string // a Host pattern; "" names segments by Services and ServiceName alone
+	// Pods, when set, names segments after the Kubernetes pod serving the
+	// connection, before Services and ServiceName, and adds its facts.
+	Pods            *kube.Pods
 	ResponseTimeout time.Duration
 	IdleTimeout     time.Duration
 	MaxConnections  int
@@ -182,6 +186,10 @@ func newTracker(o Options, sink segmenter.Sink, views bool, sampler sampling.Sam
 	if err != nil {
 		return nil, err
 	}
+	var resources segmenter.Resources
+	if o.Pods != nil {
+		resources = o.Pods
+	}
 	ids := xray.NewIDGen()
 	if o.IDSeed != 0 {
 		ids = xray.NewSeededIDGen(o.IDSeed + uint64(i))
@@ -189,6 +197,7 @@ func newTracker(o Options, sink segmenter.Sink, views bool, sampler sampling.Sam
 	return segmenter.New(segmenter.Config{
 		Origin:          md.Origin,
 		AWS:             md.AWS,
+		Resources:       resources,
 		Ports:           o.Ports,
 		Namer:           namer,
 		IDs:             ids,
@@ -206,8 +215,8 @@ func newTracker(o Options, sink segmenter.Sink, views bool, sampler sampling.Sam
 	})
 }
 
-// newNamer names by the Host pattern, then by the connection's service,
-// then the default name.
+// newNamer names by the Host pattern, then by the connection's pod, then
+// by its service, then the default name.
 func newNamer(o Options) (naming.Namer, error) {
 	var fixed *naming.Fixed
 	if o.ServiceName != "" || len(o.Services) == 0 {
@@ -219,6 +228,9 @@ func newNamer(o Options) (naming.Namer, error) {
 	var namer naming.Namer = fixed
 	if len(o.Services) > 0 {
 		namer = naming.NewServices(o.Services, fixed)
+	}
+	if o.Pods != nil {
+		namer = o.Pods.Namer(namer)
 	}
 	if o.DynamicNaming != "" {
 		namer = naming.NewDynamic(o.DynamicNaming, namer)

@@ -77,6 +77,11 @@ func openShared(o Options, live bool) (*sinkSet, func() error, error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		if udp.Unresolved != nil {
+			// Once, for every worker's socket: they follow the same name.
+			o.Log.Warn(fmt.Sprintf("daemon address %s does not resolve yet; segments are counted as send errors until it does", o.DaemonAddress.UDP),
+				"error", udp.Unresolved.Error())
+		}
 		s.udp = udp
 	}
 	if o.Print {
