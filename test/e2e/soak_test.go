@@ -17,8 +17,11 @@ import (
 
 // TestSoak runs mixed traffic (keep-alive, new connections, pipelining,
 // errors) for XRAY_CAPTURE_SOAK (2 minutes by default; bench/soak.sh runs
-// an hour) and checks that the agent's memory is flat: RSS grows by less
-// than 5% from the middle of the run to its end.
+// an hour) and checks that the agent's memory is flat: RSS grows from the
+// middle of the run to its end by less than 5% or 4 MiB, whichever is
+// more. The Go heap grows in steps (a megabyte or two once, on this
+// machine, at any time in a 2-minute run); a leak of even a few bytes a
+// request passes 4 MiB within an hour of bench/soak.sh.
 func TestSoak(t *testing.T) {
 	d := 2 * time.Minute
 	if v := os.Getenv("XRAY_CAPTURE_SOAK"); v != "" {
@@ -98,8 +101,8 @@ func TestSoak(t *testing.T) {
 	growth := float64(end-mid) / float64(mid)
 	t.Logf("soak %v: %d requests served, %d segments (%.2f%%); RSS %.1f MiB at the middle, %.1f MiB at the end (%+.1f%%)",
 		d, served.Load(), got, 100*float64(got)/float64(served.Load()), float64(mid)/(1<<20), float64(end)/(1<<20), 100*growth)
-	if mid == 0 || growth >= 0.05 {
-		t.Errorf("RSS grew %.1f%% in the second half (want under 5%%)", 100*growth)
+	if mid == 0 || growth >= 0.05 && end-mid >= 4<<20 {
+		t.Errorf("RSS grew %.1f%% (%.1f MiB) in the second half (want under 5%% or 4 MiB)", 100*growth, float64(end-mid)/(1<<20))
 	}
 	if float64(got) < 0.99*float64(served.Load()) {
 		t.Errorf("traced %d of %d requests", got, served.Load())
