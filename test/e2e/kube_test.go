@@ -178,9 +178,21 @@ func summaryCounters(t *testing.T, stderr string) map[string]int {
 // --kubeconfig. Every request is traced exactly once, under its pod's
 // name, with aws.eks; the one to an address no pod has takes the fallback
 // name. The second copies are recognised by their TCP sequence numbers:
-// the summary counts them as retransmitted segments.
+// the metrics count them as retransmitted segments. Both ways client-go
+// fetches the pods are run: the watch-list (its default) and the list
+// then watch it falls back to (the API servers that refuse a watch-list,
+// or KUBE_FEATURE_WatchListClient=false in the agent's environment).
 func TestKubernetesPods(t *testing.T) {
 	testutil.Privileged(t)
+	for _, watchList := range []string{"true", "false"} {
+		t.Run("WatchListClient="+watchList, func(t *testing.T) {
+			t.Setenv("KUBE_FEATURE_WatchListClient", watchList) // the agent inherits it
+			testKubernetesPods(t, watchList == "true")
+		})
+	}
+}
+
+func testKubernetesPods(t *testing.T, watchList bool) {
 	node, cli := testutil.NewNetNS(t), testutil.NewNetNS(t)
 	node.Run(t, "ip", "link", "add", "cni0", "type", "bridge")
 	node.Run(t, "ip", "addr", "add", "10.244.0.1/24", "dev", "cni0")
@@ -335,6 +347,9 @@ func TestKubernetesPods(t *testing.T) {
 	t.Logf("the agent asked the API: %q", api.log)
 	if len(api.bad) > 0 {
 		t.Errorf("requests without the node's field selector: %q", api.bad)
+	}
+	if len(api.log) == 0 || strings.Contains(api.log[0], "sendInitialEvents=true") != watchList {
+		t.Errorf("the agent's first request %q, want a watch-list: %v", api.log, watchList)
 	}
 	api.mu.Unlock()
 	sum := summaryCounters(t, e.stderr.String())
