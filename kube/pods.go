@@ -58,6 +58,7 @@ type Pod struct {
 type table struct {
 	byAddr     map[netip.Addr]*Pod
 	byAddrPort map[netip.AddrPort]*Pod
+	hosts      map[netip.Addr]bool // the node's own addresses (its pods' host IPs)
 	pods       int
 }
 
@@ -150,6 +151,24 @@ func (p *Pods) Lookup(server netip.Addr, port uint16) *Pod {
 	return t.byAddr[server]
 }
 
+// Elsewhere reports whether a connection is one that a pod of this node
+// (or the node itself) opened to a server on another node or outside the
+// cluster: the client is here, the server is not. The agent where that
+// server runs traces it, under its name; traced here as well, it would
+// reach X-Ray twice, once misnamed. A server not known here with a client
+// not known either (a pod not listed yet) is not elsewhere: it takes the
+// fallback name. Before any pod is listed, nothing is elsewhere. It does
+// not allocate.
+func (p *Pods) Elsewhere(client, server netip.Addr) bool {
+	t := p.t.Load()
+	return t.pods > 0 && t.here(client.Unmap()) && !t.here(server.Unmap())
+}
+
+// here: an address of this node: a pod's, the node's own, or loopback.
+func (t *table) here(a netip.Addr) bool {
+	return a.IsLoopback() || t.hosts[a] || t.byAddr[a] != nil
+}
+
 // AWSOf gives the pod's members of the segment's "aws" object and its
 // origin (segmenter.Resources).
 func (p *Pods) AWSOf(server netip.Addr, port uint16) ([]byte, string, bool) {
@@ -186,7 +205,7 @@ func (p *Pods) Update(list []*corev1.Pod) {
 	slices.SortFunc(list, func(a, b *corev1.Pod) int {
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
-	t := &table{byAddr: map[netip.Addr]*Pod{}, byAddrPort: map[netip.AddrPort]*Pod{}}
+	t := &table{byAddr: map[netip.Addr]*Pod{}, byAddrPort: map[netip.AddrPort]*Pod{}, hosts: map[netip.Addr]bool{}}
 	conflicts := map[netip.AddrPort]bool{}
 	for _, kp := range list {
 		if kp.Spec.NodeName != p.cfg.NodeName || kp.Status.Phase == corev1.PodSucceeded || kp.Status.Phase == corev1.PodFailed ||
@@ -198,6 +217,9 @@ func (p *Pods) Update(list []*corev1.Pod) {
 			continue // no address yet: the update that gives one comes later
 		}
 		t.pods++
+		for _, a := range hostAddrs(kp) {
+			t.hosts[a] = true
+		}
 		first := p.newPod(kp, firstContainer(kp))
 		if !kp.Spec.HostNetwork {
 			for _, a := range addrs {
@@ -226,6 +248,20 @@ func (p *Pods) Update(list []*corev1.Pod) {
 	}
 	p.t.Store(t)
 	p.Changes.Add(1)
+}
+
+// hostAddrs are the addresses of the node the pod runs on.
+func hostAddrs(kp *corev1.Pod) []netip.Addr {
+	var out []netip.Addr
+	if a, err := netip.ParseAddr(kp.Status.HostIP); err == nil {
+		out = append(out, a.Unmap())
+	}
+	for _, ip := range kp.Status.HostIPs {
+		if a, err := netip.ParseAddr(ip.IP); err == nil {
+			out = append(out, a.Unmap())
+		}
+	}
+	return out
 }
 
 // podAddrs are the pod's addresses: its pod IPs (on the host network, the

@@ -226,6 +226,7 @@ func TestLookupDoesNotAllocate(t *testing.T) {
 		buf = n.AppendName(buf[:0], nil, hit, 8080)
 		buf = n.AppendName(buf[:0], nil, miss, 8080)
 		pods.AWSOf(hit, 8080)
+		pods.Elsewhere(hit, miss)
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per lookup", allocs)
@@ -249,5 +250,40 @@ func TestParsePorts(t *testing.T) {
 func TestStartNeedsANode(t *testing.T) {
 	if _, err := Start(context.Background(), Config{Client: fake.NewClientset()}); err == nil {
 		t.Error("no node name accepted")
+	}
+}
+
+// TestElsewhere: a connection from this node (a pod, the node, loopback)
+// to a server that is not here is traced by the server's own agent; one
+// whose ends are both unknown (a pod not listed yet) is not elsewhere.
+func TestElsewhere(t *testing.T) {
+	const nodeIP = "10.0.1.5"
+	pods := newPods(Config{NodeName: node})
+	a := netip.MustParseAddr
+	if pods.Elsewhere(a("10.1.0.10"), a("10.2.0.10")) {
+		t.Error("before any pod is listed, a connection was elsewhere")
+	}
+	onNode := func(p *corev1.Pod) { p.Status.HostIP = nodeIP }
+	pods.Update([]*corev1.Pod{
+		newPod("prod", "shop", "10.1.0.10", label("app", "shop"), onNode),
+		newPod("prod", "cart", "10.1.0.11", label("app", "cart"), onNode),
+	})
+	for _, tc := range []struct {
+		client, server string
+		want           bool
+	}{
+		{"10.1.0.10", "10.1.0.11", false},       // pod to pod on this node
+		{"192.0.2.7", "10.1.0.10", false},       // from outside to a pod here
+		{"10.1.0.10", "10.2.0.20", true},        // a pod here to another node's pod
+		{nodeIP, "10.2.0.20", true},             // the node itself to another node's pod
+		{"127.0.0.1", "10.2.0.20", true},        // loopback is here
+		{"10.1.0.10", nodeIP, false},            // a pod to its node (host network)
+		{"192.0.2.7", "10.1.0.99", false},       // a pod not listed yet: the fallback name
+		{"10.2.0.20", "10.1.0.99", false},       // both unknown
+		{"::ffff:10.1.0.10", "10.2.0.20", true}, // mapped addresses unmapped
+	} {
+		if got := pods.Elsewhere(a(tc.client), a(tc.server)); got != tc.want {
+			t.Errorf("%s -> %s: elsewhere %v, want %v", tc.client, tc.server, got, tc.want)
+		}
 	}
 }

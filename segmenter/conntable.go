@@ -115,6 +115,16 @@ func (t *Tracker) connFor(key connKey, p *capture.Packet, toServer bool) *conn {
 	if p.Flags&capture.FlagRST != 0 || (p.PayloadLen == 0 && !syn) {
 		return nil
 	}
+	if t.cfg.Servers != nil {
+		client, server := p.SrcIP, p.DstIP
+		if !toServer {
+			client, server = server, client
+		}
+		if t.cfg.Servers.Elsewhere(client, server) {
+			t.Stats.RemoteServer++
+			return nil
+		}
+	}
 	if t.ended.retransmitted(&key, p, toServer, t.now) {
 		t.Stats.AfterEnd++
 		return nil

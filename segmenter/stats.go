@@ -37,6 +37,10 @@ type Stats struct {
 	// RepeatedSYNs: client SYNs with another initial sequence number on a
 	// four-tuple already tracked; only one the server answers counts.
 	RepeatedSYNs uint64
+	// RemoteServer: packets of connections from a client here to a server
+	// elsewhere (Config.Servers: another node's pod), not tracked: the
+	// server's own agent traces them.
+	RemoteServer uint64
 	// AfterEnd: data packets of a connection already ended by FIN or RST
 	// (retransmissions captured late), not taken for a new connection.
 	AfterEnd uint64
@@ -135,6 +139,7 @@ var table = []row{
 	{"TunnelsHTTP", "connect_tunnels_http", "connect_tunnels_http_total", "CONNECT tunnels that carry plain HTTP, whose exchanges are traced (annotated connect_tunnel).", counter},
 	{"ReusedTuples", "reused_tuples", "connections_reused_tuple_total", "Connections ended by a client SYN with a new initial sequence number on their four-tuple.", counter},
 	{"RepeatedSYNs", "repeated_syns", "repeated_syns_total", "Client SYNs with another initial sequence number on a four-tuple already tracked (retries, scanners, floods); the handshake the server answers is the one that counts.", counter},
+	{"RemoteServer", "remote_server", "frames_not_traced_total{reason=remote_server}", helpNotTraced, counter},
 	{"AfterEnd", "packets_after_end", "packets_after_end_total", "Data packets of a connection already ended by FIN or RST (retransmissions captured late), recognised by their sequence numbers and not taken for a new connection.", counter},
 	{"Requests", "requests", "requests_total", "HTTP requests parsed.", counter},
 	{"Responses", "responses", "responses_total", "Final HTTP responses parsed.", counter},

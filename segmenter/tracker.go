@@ -19,6 +19,13 @@ type Namer interface {
 	AppendName(dst, host []byte, server netip.Addr, port uint16) []byte
 }
 
+// Servers says whether a connection's server is one another agent traces
+// (on a Kubernetes node: a pod of this node calling a server elsewhere).
+// Called for packets that could open a connection; it must not allocate.
+type Servers interface {
+	Elsewhere(client, server netip.Addr) bool
+}
+
 // Resources gives the facts of a connection's server for the segment's
 // "aws" object and its origin, such as the Kubernetes pod serving it; ok
 // false when it knows none. It must not allocate; the bytes it returns
@@ -42,6 +49,9 @@ type Config struct {
 	SDKVersion string
 	Origin     string // set by AWS plugins
 	AWS        []byte // pre-encoded plugin members of "aws"
+	// Servers, if set, says which connections have their server elsewhere;
+	// those are not tracked (counted in RemoteServer).
+	Servers Servers
 	// Resources, if set, adds the server's facts (a pod's) to each
 	// segment, and its origin replaces Origin.
 	Resources Resources

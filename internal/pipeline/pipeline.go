@@ -187,8 +187,11 @@ func newTracker(o Options, sink segmenter.Sink, views bool, sampler sampling.Sam
 		return nil, err
 	}
 	var resources segmenter.Resources
+	var servers segmenter.Servers
 	if o.Pods != nil {
-		resources = o.Pods
+		// On a node, only the node's own servers: another node's agent
+		// traces the requests its pods send elsewhere.
+		resources, servers = o.Pods, o.Pods
 	}
 	ids := xray.NewIDGen()
 	if o.IDSeed != 0 {
@@ -198,6 +201,7 @@ func newTracker(o Options, sink segmenter.Sink, views bool, sampler sampling.Sam
 		Origin:          md.Origin,
 		AWS:             md.AWS,
 		Resources:       resources,
+		Servers:         servers,
 		Ports:           o.Ports,
 		Namer:           namer,
 		IDs:             ids,

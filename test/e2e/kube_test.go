@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -202,6 +203,10 @@ func testKubernetesPods(t *testing.T, watchList bool) {
 		node.Run(t, "ip", "link", "set", hostIf, "master", "cni0")
 	}
 	attach(cli, "vethcli", "10.244.0.100/24")
+	// A pod of the node as a client: its requests to a server that is not
+	// here (another node's pod) are that server's agent's to trace.
+	podcli := testutil.NewNetNS(t)
+	attach(podcli, "vethpod", "10.244.0.101/24")
 
 	pods := nodePods()
 	// The last server has an address of the range but no pod object.
@@ -226,6 +231,12 @@ func testKubernetesPods(t *testing.T, watchList bool) {
 	for _, p := range pods {
 		api.pods = append(api.pods, p.pod)
 	}
+	client := corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "checkout-0", UID: "uid-checkout-0", ResourceVersion: "10"},
+		Spec:       corev1.PodSpec{NodeName: "node1", Containers: []corev1.Container{{Name: "main", Image: "example/main"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, HostIP: "10.244.0.1", PodIP: "10.244.0.101",
+			PodIPs: []corev1.PodIP{{IP: "10.244.0.101"}}}}
+	api.pods = append(api.pods, client)
 	ts := httptest.NewUnstartedServer(api)
 	if err := node.Do(func() (err error) { ts.Listener, err = net.Listen("tcp", "127.0.0.1:0"); return }); err != nil {
 		t.Fatal(err)
@@ -237,7 +248,7 @@ func testKubernetesPods(t *testing.T, watchList bool) {
 	e.startAgent(t, node, "ebpf", "--kubernetes", "on", "--kubeconfig", kubeconfig(t, ts.URL),
 		"--node-name", "node1", "--cluster-name", "test", "--service-name", "fallback", "--metrics-address", "127.0.0.1:9100")
 	if !strings.Contains(e.stderr.String(), "kubernetes: watching the pods of the node") ||
-		!strings.Contains(e.stderr.String(), fmt.Sprintf("pods=%d", len(pods))) {
+		!strings.Contains(e.stderr.String(), fmt.Sprintf("pods=%d", len(api.pods))) {
 		t.Fatalf("the agent did not list the node's %d pods before capturing:\n%s", len(pods), e.stderr.String())
 	}
 
@@ -267,6 +278,21 @@ func testKubernetesPods(t *testing.T, watchList bool) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+	// The pod client calls the server with no pod object (standing for
+	// another node's pod): not traced here, counted.
+	const remote = 10
+	podHC := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = podcli.Do(func() (err error) { c, err = (&net.Dialer{}).DialContext(ctx, network, addr); return })
+		return
+	}}}
+	for i := range remote {
+		resp, err := podHC.Get(fmt.Sprintf("http://10.244.0.15:8080/remote/%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 	}
 	total := len(servers) * clients * perClient
 	raw, bad := e.daemon.Wait(total, 10*time.Second)
@@ -331,6 +357,9 @@ func testKubernetesPods(t *testing.T, watchList bool) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if got := m[`xray_capture_frames_not_traced_total{reason="remote_server"}`]; got < 2*remote {
+		t.Errorf("%v packets counted as to a server elsewhere, want at least %d (the pod client's %d requests and answers)", got, 2*remote, remote)
 	}
 	dups, packets := int(m[dupMetric]), int(m["xray_capture_packets_total"])
 	t.Logf("packets %d, second copies dropped as retransmitted %d (%.0f%% of packets), connections %v, requests %v, segments %v",
