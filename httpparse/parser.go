@@ -768,12 +768,22 @@ func (p *Parser) header(line []byte, fr *framing) Reason {
 		}
 		return ReasonNone
 	}
-	colon := bytes.IndexByte(line, ':')
+	// One pass over the name: token bytes up to the colon. ':' is not a
+	// token byte, so a name ending at a colon is the name before the first
+	// colon, and a token. Anything else takes the slow path below.
+	colon := 0
+	for colon < len(line) && tokenTable[line[colon]] {
+		colon++
+	}
+	token := colon > 0 && colon < len(line) && line[colon] == ':'
+	if !token {
+		colon = bytes.IndexByte(line, ':')
+	}
 	if colon <= 0 {
 		return ReasonHeaderLine
 	}
 	name := line[:colon]
-	if !isToken(name) {
+	if !token {
 		// "Name : value" and the like. Servers reject these; the request
 		// still gets that rejection as its response, so the message is kept
 		// unless the bad name might be a framing header.
