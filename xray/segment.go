@@ -189,6 +189,22 @@ func (s *Segment) AppendJSON(dst []byte) []byte {
 // appendTime writes epoch seconds with microsecond precision (docs/segments.md, Times).
 func appendTime(dst []byte, t time.Time) []byte {
 	us := t.UnixMicro()
+	if sec := us / 1e6; sec >= 1e9 && sec < 1e10 {
+		// Every date from 2001 to 2286: ten digits, written in place
+		// (strconv's general path was a few percent of a replay).
+		n := len(dst)
+		dst = append(dst, "0000000000.000000"...)
+		b := dst[n : n+17]
+		for i := 16; i > 10; i-- {
+			b[i] = byte('0' + us%10)
+			us /= 10
+		}
+		for i := 9; i >= 0; i-- {
+			b[i] = byte('0' + sec%10)
+			sec /= 10
+		}
+		return dst
+	}
 	dst = strconv.AppendInt(dst, us/1e6, 10)
 	frac := us % 1e6
 	dst = append(dst, '.',
