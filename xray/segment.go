@@ -195,13 +195,16 @@ func appendTime(dst []byte, t time.Time) []byte {
 		n := len(dst)
 		dst = append(dst, "0000000000.000000"...)
 		b := dst[n : n+17]
-		for i := 16; i > 10; i-- {
-			b[i] = byte('0' + us%10)
-			us /= 10
+		frac := us % 1e6
+		for i := 15; i > 10; i -= 2 {
+			d := frac % 100 * 2
+			b[i], b[i+1] = digitPairs[d], digitPairs[d+1]
+			frac /= 100
 		}
-		for i := 9; i >= 0; i-- {
-			b[i] = byte('0' + sec%10)
-			sec /= 10
+		for i := 8; i >= 0; i -= 2 {
+			d := sec % 100 * 2
+			b[i], b[i+1] = digitPairs[d], digitPairs[d+1]
+			sec /= 100
 		}
 		return dst
 	}
@@ -219,6 +222,11 @@ func appendStr(dst []byte, s string) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// digitPairs holds "00" to "99", two bytes each.
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
 
 // jsonPlain holds the bytes that go into a JSON string as they are:
 // printable ASCII but the quote and the backslash.
