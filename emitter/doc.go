@@ -34,7 +34,7 @@
 // and retries; it owns the request buffers. OTLP is
 // safe for concurrent use; an OTLPSink is not.
 //
-// JSON lines are gathered like a batch and written on Flush or at 64 KiB.
+// JSON lines are gathered like a batch and written on Flush or at 1 MiB.
 // A write that fails loses the lines it carried, counted in Lost; the next
 // write tries again. Redirect moves the output to a reopened file.
 package emitter

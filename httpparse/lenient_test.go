@@ -216,3 +216,37 @@ func TestInterim(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestCommonMatchesWords checks that the fast path for common
+// request lines reads each line as the word scan does, or leaves it to it.
+func TestRequestCommonMatchesWords(t *testing.T) {
+	lines := []string{
+		"GET / HTTP/1.1", "GET /a/b?c=d HTTP/1.0", "POST /x HTTP/1.1", "M-SEARCH * HTTP/1.1",
+		"PROPFIND_X /p HTTP/1.1", "get / HTTP/1.1", "GET  / HTTP/1.1", "GET /\tHTTP/1.1",
+		"GET / http/1.1", "GET / HTTP/2.0", "GET / HTTP/1.x", "GET /a b HTTP/1.1",
+		"GET / HTTP/1.1 ", " GET / HTTP/1.1", "GET /\r HTTP/1.1", "GET /\v HTTP/1.1",
+		"GET HTTP/1.1", "GET  HTTP/1.1", "GET /", "GET", "", "G / HTTP/1.1",
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEF / HTTP/1.1", "ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFG / HTTP/1.1",
+		"GET /ü HTTP/1.1", "GET /x HTTP/1.11", "GET /x XTTP/1.1",
+	}
+	for _, l := range lines {
+		fast, slow := New(Request, DefaultLimits), New(Request, DefaultLimits)
+		if !fast.parseRequestCommon([]byte(l)) {
+			continue
+		}
+		ok, oneLine := slow.parseRequestWords([]byte(l))
+		if !ok || oneLine {
+			t.Errorf("%q: fast path took it, word scan gives ok=%v oneLine=%v", l, ok, oneLine)
+			continue
+		}
+		f, s := fast.Message(), slow.Message()
+		if string(f.Method) != string(s.Method) || string(f.Target) != string(s.Target) ||
+			f.Major != s.Major || f.Minor != s.Minor || f.Quirks != s.Quirks {
+			t.Errorf("%q: fast %q %q %d.%d %v, word scan %q %q %d.%d %v", l,
+				f.Method, f.Target, f.Major, f.Minor, f.Quirks, s.Method, s.Target, s.Major, s.Minor, s.Quirks)
+		}
+	}
+	if p := New(Request, DefaultLimits); !p.parseRequestCommon([]byte("GET /a HTTP/1.1")) {
+		t.Error("the fast path refused a common line")
+	}
+}

@@ -488,8 +488,11 @@ func (p *Parser) feedStart(b []byte, ts time.Time) (int, Event) {
 	}
 	limit := p.lim.MaxHeaderBytes
 	var end int
+	// lines: where the block's lines end, found by the scan for its end
+	// and used again to parse it, when the block lies in b alone.
+	var lines lineEnds
 	if len(p.hbuf) == 0 {
-		end = blockEnd(b)
+		end = blockEndLines(b, &lines)
 	} else {
 		end = blockEndSplit(p.hbuf, b)
 	}
@@ -512,7 +515,11 @@ func (p *Parser) feedStart(b []byte, ts time.Time) (int, Event) {
 		block = p.hbuf
 		p.hbufStale = true
 	}
-	ev := p.parseBlock(block, parsed && len(p.hbuf) == 0)
+	lp := &lines
+	if len(p.hbuf) > 0 {
+		lp = nil // the block was joined: lines holds offsets in b
+	}
+	ev := p.parseBlock(block, parsed && len(p.hbuf) == 0, lp)
 	if ev&Invalid != 0 {
 		p.atLineStart = true // the block is consumed whole; a line starts next
 	}
@@ -588,7 +595,27 @@ func (p *Parser) parse09(line []byte) bool {
 
 // blockEnd returns the index just after the empty line that ends a header
 // block in b, or -1. Bare LF line ends are accepted (RFC 9112 §2.2).
-func blockEnd(b []byte) int {
+func blockEnd(b []byte) int { return blockEndLines(b, nil) }
+
+// lineEnds holds the offsets of a header block's line feeds, in order, the
+// empty line's last; n past len(lf) means they did not all fit.
+type lineEnds struct {
+	lf [32]int32
+	n  int
+}
+
+func (l *lineEnds) add(i int) {
+	if l != nil {
+		if l.n < len(l.lf) {
+			l.lf[l.n] = int32(i)
+		}
+		l.n++
+	}
+}
+
+// blockEndLines is blockEnd, noting each line feed in lines (if not nil),
+// so that parsing the block need not look for them again.
+func blockEndLines(b []byte, lines *lineEnds) int {
 	i := 0
 	for {
 		j := bytes.IndexByte(b[i:], '\n')
@@ -596,10 +623,13 @@ func blockEnd(b []byte) int {
 			return -1
 		}
 		i += j + 1
+		lines.add(i - 1)
 		if i < len(b) && b[i] == '\n' {
+			lines.add(i)
 			return i + 1
 		}
 		if i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
+			lines.add(i + 1)
 			return i + 2
 		}
 	}
@@ -636,8 +666,18 @@ func trimCR(line []byte) []byte {
 // parsed says that p.msg already holds its start line, parsed in place
 // (fields aliasing block) and good: a start line costs as much to parse as
 // the rest of a small block.
-func (p *Parser) parseBlock(block []byte, parsed bool) Event {
-	lf := bytes.IndexByte(block, '\n')
+//
+// lines, if not nil, holds the line feeds of block (blockEndLines).
+func (p *Parser) parseBlock(block []byte, parsed bool, lines *lineEnds) Event {
+	if lines != nil && lines.n > len(lines.lf) {
+		lines = nil
+	}
+	var lf int
+	if lines != nil {
+		lf = int(lines.lf[0])
+	} else {
+		lf = bytes.IndexByte(block, '\n')
+	}
 	start := trimCR(block[:lf])
 	if len(start) > p.lim.MaxLineBytes {
 		return p.invalid(ReasonTooLong)
@@ -652,11 +692,15 @@ func (p *Parser) parseBlock(block []byte, parsed bool) Event {
 		return p.invalid(ReasonStartLine)
 	}
 	var fr framing
-	rest := block[lf+1:]
-	for len(rest) > 0 {
-		lf = bytes.IndexByte(rest, '\n')
-		line := trimCR(rest[:lf])
-		rest = rest[lf+1:]
+	pos := lf + 1
+	for k := 1; pos < len(block); k++ {
+		if lines != nil {
+			lf = int(lines.lf[k])
+		} else {
+			lf = pos + bytes.IndexByte(block[pos:], '\n')
+		}
+		line := trimCR(block[pos:lf])
+		pos = lf + 1
 		if len(line) == 0 {
 			break
 		}
@@ -768,12 +812,22 @@ func (p *Parser) header(line []byte, fr *framing) Reason {
 		}
 		return ReasonNone
 	}
-	colon := bytes.IndexByte(line, ':')
+	// One pass over the name: token bytes up to the colon. ':' is not a
+	// token byte, so a name ending at a colon is the name before the first
+	// colon, and a token. Anything else takes the slow path below.
+	colon := 0
+	for colon < len(line) && tokenTable[line[colon]] {
+		colon++
+	}
+	token := colon > 0 && colon < len(line) && line[colon] == ':'
+	if !token {
+		colon = bytes.IndexByte(line, ':')
+	}
 	if colon <= 0 {
 		return ReasonHeaderLine
 	}
 	name := line[:colon]
-	if !isToken(name) {
+	if !token {
 		// "Name : value" and the like. Servers reject these; the request
 		// still gets that rejection as its response, so the message is kept
 		// unless the bad name might be a framing header.

@@ -63,8 +63,7 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 	if xff := r.get(r.xff); r.hasXFF && len(xff) > 0 {
 		s.ClientIP, s.XForwardedFor = xff, true
 	} else {
-		t.ipBuf = c.clientIP.Unmap().AppendTo(t.ipBuf[:0])
-		s.ClientIP = t.ipBuf
+		s.ClientIP = c.clientAddr()
 	}
 	s.InProgress = outcome == outcomeInProgress
 	if s.InProgress {
@@ -130,6 +129,19 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 	}
 	t.Stats.Segments++
 	t.cfg.Sink.Emit(s)
+}
+
+// clientAddr is the client's address as text, formatted once per
+// connection: a keep-alive connection carries many requests.
+func (c *conn) clientAddr() []byte {
+	if c.nClientText == 0 {
+		b := c.clientIP.Unmap().AppendTo(c.clientText[:0])
+		if len(b) > len(c.clientText) {
+			return b // a zone, which no captured address has
+		}
+		c.nClientText = uint8(len(b))
+	}
+	return c.clientText[:c.nClientText]
 }
 
 // appendURL builds http.request.url: "http://" + Host as sent (the server's

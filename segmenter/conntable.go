@@ -21,10 +21,14 @@ type conn struct {
 	key                    connKey
 	clientIP, serverIP     netip.Addr
 	clientPort, serverPort uint16
-	up, down               reassembly.Stream // client→server, server→client
-	req, resp              *httpparse.Parser
-	queue                  pendingQueue
-	lastSeen               time.Time
+	// clientText is clientIP as text, formatted at the connection's first
+	// segment for all of them (nClientText 0: not yet).
+	clientText  [46]byte
+	nClientText uint8
+	up, down    reassembly.Stream // client→server, server→client
+	req, resp   *httpparse.Parser
+	queue       pendingQueue
+	lastSeen    time.Time
 	// outOfStep: pairing lost its certainty (and why); new requests are
 	// queued as uncertain. Zero while in step.
 	outOfStep stepLoss

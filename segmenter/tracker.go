@@ -143,7 +143,6 @@ type Tracker struct {
 	seg         xray.Segment
 	nameBuf     []byte
 	urlBuf      []byte
-	ipBuf       []byte
 	random      [20]byte
 	traceCtx    xray.TraceContext // holds a traceparent's X-Ray root: no allocation
 	samplingReq sampling.Request
@@ -205,7 +204,6 @@ func New(cfg Config) (*Tracker, error) {
 		conns:   make(map[connKey]*conn),
 		nameBuf: make([]byte, 0, 256),
 		urlBuf:  make([]byte, 0, maxURLBytes+64),
-		ipBuf:   make([]byte, 0, 64),
 	}
 	for _, p := range cfg.Ports {
 		t.ports[p/64] |= 1 << (p % 64)

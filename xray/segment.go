@@ -189,6 +189,25 @@ func (s *Segment) AppendJSON(dst []byte) []byte {
 // appendTime writes epoch seconds with microsecond precision (docs/segments.md, Times).
 func appendTime(dst []byte, t time.Time) []byte {
 	us := t.UnixMicro()
+	if sec := us / 1e6; sec >= 1e9 && sec < 1e10 {
+		// Every date from 2001 to 2286: ten digits, written in place
+		// (strconv's general path was a few percent of a replay).
+		n := len(dst)
+		dst = append(dst, "0000000000.000000"...)
+		b := dst[n : n+17]
+		frac := us % 1e6
+		for i := 15; i > 10; i -= 2 {
+			d := frac % 100 * 2
+			b[i], b[i+1] = digitPairs[d], digitPairs[d+1]
+			frac /= 100
+		}
+		for i := 8; i >= 0; i -= 2 {
+			d := sec % 100 * 2
+			b[i], b[i+1] = digitPairs[d], digitPairs[d+1]
+			sec /= 100
+		}
+		return dst
+	}
 	dst = strconv.AppendInt(dst, us/1e6, 10)
 	frac := us % 1e6
 	dst = append(dst, '.',
@@ -203,6 +222,11 @@ func appendStr(dst []byte, s string) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// digitPairs holds "00" to "99", two bytes each.
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
 
 // jsonPlain holds the bytes that go into a JSON string as they are:
 // printable ASCII but the quote and the backslash.

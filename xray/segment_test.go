@@ -3,6 +3,7 @@ package xray
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -92,4 +93,17 @@ func BenchmarkAppendJSON(b *testing.B) {
 		buf = s.AppendJSON(buf[:0])
 	}
 	b.SetBytes(int64(len(buf)))
+}
+
+// TestAppendTimeDigits checks the ten-digit fast path of appendTime
+// against plain formatting, at its edges and between.
+func TestAppendTimeDigits(t *testing.T) {
+	for _, us := range []int64{0, 999_999, 999_999_999_999_999, 1_000_000_000_000_000, 1_000_000_000_000_001,
+		1_765_161_234_000_007, 1_765_161_234_567_890, 9_999_999_999_999_999, 10_000_000_000_000_000} {
+		got := string(appendTime([]byte("x"), time.UnixMicro(us)))
+		want := fmt.Sprintf("x%d.%06d", us/1e6, us%1e6)
+		if got != want {
+			t.Errorf("appendTime(%d) = %q, want %q", us, got, want)
+		}
+	}
 }
