@@ -107,6 +107,8 @@ type OTLP struct {
 	gzw     *gzip.Writer
 	scope   []byte // the InstrumentationScope field of ScopeSpans, encoded
 	res     []byte // the Resource attributes besides service.name, encoded
+	resEKS  []byte // ... for a Kubernetes pod's spans: cloud.platform aws_eks
+	k8s     []byte // a pod's attributes, encoded (scratch)
 }
 
 // otlpBatch is spans back to back in buf, each after its service name.
@@ -115,7 +117,10 @@ type otlpBatch struct {
 	spans []otlpSpanRef
 }
 
-type otlpSpanRef struct{ nameOff, nameLen, off, n int32 }
+// otlpSpanRef locates a span in a batch: its group key at nameOff (the
+// service name, then resLen bytes of the server's facts, Segment.Resource,
+// so that spans of one pod share a resource), the span at off.
+type otlpSpanRef struct{ nameOff, nameLen, resLen, off, n int32 }
 
 // Per-goroutine batches: handed over at 64 spans or 64 KiB. A span is a
 // few hundred bytes (the URL, user agent and tracestate are bounded, to
@@ -182,7 +187,11 @@ func newOTLP(cfg OTLPConfig, workers int) (*OTLP, error) {
 	x.scope = appendScope(nil, cfg.SDKVersion)
 	for _, a := range cfg.Resource {
 		x.res = appendKVBytesField(x.res, 1, a.Key, []byte(a.Value))
+		if a.Key != "cloud.platform" {
+			x.resEKS = appendKVBytesField(x.resEKS, 1, a.Key, []byte(a.Value))
+		}
 	}
+	x.resEKS = appendKVBytesField(x.resEKS, 1, "cloud.platform", []byte("aws_eks"))
 	return x, nil
 }
 
@@ -276,9 +285,10 @@ func (o *OTLPSink) Emit(s *xray.Segment) {
 	b := o.cur
 	nameOff := len(b.buf)
 	b.buf = append(b.buf, s.Name...)
+	b.buf = append(b.buf, s.Resource...)
 	off := len(b.buf)
 	b.buf = o.enc.appendSpan(b.buf, s)
-	b.spans = append(b.spans, otlpSpanRef{int32(nameOff), int32(off - nameOff), int32(off), int32(len(b.buf) - off)})
+	b.spans = append(b.spans, otlpSpanRef{int32(nameOff), int32(len(s.Name)), int32(len(s.Resource)), int32(off), int32(len(b.buf) - off)})
 	if len(b.spans) == otlpBatchSpans || len(b.buf) >= otlpBatchBytes {
 		o.Flush()
 	}
@@ -439,7 +449,9 @@ func (x *OTLP) export() {
 // spans: one ResourceSpans per service name, in order of the names.
 func (x *OTLP) encodeRequest(b []byte) []byte {
 	p := &x.pending
-	name := func(r otlpSpanRef) []byte { return p.buf[r.nameOff : r.nameOff+r.nameLen] }
+	// The key: the name and the server's facts. X-Ray names hold no '"',
+	// with which the facts begin, so the split is never ambiguous.
+	name := func(r otlpSpanRef) []byte { return p.buf[r.nameOff : r.nameOff+r.nameLen+r.resLen] }
 	x.order = x.order[:0]
 	for i := range p.spans {
 		x.order = append(x.order, i)
@@ -451,10 +463,17 @@ func (x *OTLP) encodeRequest(b []byte) []byte {
 		for end < len(x.order) && bytes.Equal(name(p.spans[x.order[end]]), first) {
 			end++
 		}
-		// Resource: service.name, then the fixed attributes.
-		svcAny := protowire.SizeTag(anyString) + protowire.SizeBytes(len(first))
+		// Resource: service.name, then the fixed attributes, or for a
+		// Kubernetes pod's spans those of EKS and the pod's.
+		r0 := p.spans[x.order[start]]
+		svc, facts := first[:r0.nameLen], first[r0.nameLen:]
+		fixed := x.res
+		if x.k8s = appendK8sAttributes(x.k8s[:0], facts); len(x.k8s) > 0 {
+			fixed = x.resEKS
+		}
+		svcAny := protowire.SizeTag(anyString) + protowire.SizeBytes(len(svc))
 		svcKV := protowire.SizeTag(kvKey) + protowire.SizeBytes(len("service.name")) + protowire.SizeTag(kvValue) + protowire.SizeBytes(svcAny)
-		resLen := protowire.SizeTag(1) + protowire.SizeBytes(svcKV) + len(x.res)
+		resLen := protowire.SizeTag(1) + protowire.SizeBytes(svcKV) + len(fixed) + len(x.k8s)
 		scopeSpansLen := len(x.scope)
 		for _, i := range x.order[start:end] {
 			scopeSpansLen += protowire.SizeTag(2) + protowire.SizeBytes(int(p.spans[i].n))
@@ -465,8 +484,9 @@ func (x *OTLP) encodeRequest(b []byte) []byte {
 		b = protowire.AppendVarint(b, uint64(rsLen))
 		b = protowire.AppendTag(b, 1, protowire.BytesType) // resource
 		b = protowire.AppendVarint(b, uint64(resLen))
-		b = appendKVBytesField(b, 1, "service.name", first)
-		b = append(b, x.res...)
+		b = appendKVBytesField(b, 1, "service.name", svc)
+		b = append(b, fixed...)
+		b = append(b, x.k8s...)
 		b = protowire.AppendTag(b, 2, protowire.BytesType) // scope_spans
 		b = protowire.AppendVarint(b, uint64(scopeSpansLen))
 		b = append(b, x.scope...)
@@ -478,6 +498,52 @@ func (x *OTLP) encodeRequest(b []byte) []byte {
 		start = end
 	}
 	return b
+}
+
+// k8sAttributes map the members of a segment's aws.eks (Segment.Resource,
+// as kube encodes it) to the OpenTelemetry resource attributes the
+// awsxray exporter turns back into aws.eks.
+var k8sAttributes = [...][2]string{
+	{"cluster_name", "k8s.cluster.name"}, {"pod", "k8s.pod.name"},
+	{"namespace", "k8s.namespace.name"}, {"container_id", "container.id"},
+}
+
+// appendK8sAttributes appends, as Resource attributes, the pod's facts in
+// facts (`"eks":{"cluster_name":"...",...}`); nothing for other facts. A
+// value with a JSON escape is left out: Kubernetes names have none.
+func appendK8sAttributes(b, facts []byte) []byte {
+	if !bytes.HasPrefix(facts, []byte(`"eks":{`)) {
+		return b
+	}
+	for _, kv := range k8sAttributes {
+		if v, ok := jsonMember(facts, kv[0]); ok {
+			b = appendKVBytesField(b, 1, kv[1], v)
+		}
+	}
+	return b
+}
+
+// jsonMember finds "key":"value" in b and returns value, if it has no escape.
+func jsonMember(b []byte, key string) ([]byte, bool) {
+	for i := 0; i < len(b); {
+		j := bytes.Index(b[i:], []byte(`"`+key+`":"`))
+		if j < 0 {
+			return nil, false
+		}
+		// A member's key follows '{' or ','.
+		at := i + j
+		v := b[at+len(key)+4:]
+		if at > 0 && b[at-1] != '{' && b[at-1] != ',' {
+			i = at + 1
+			continue
+		}
+		end := bytes.IndexByte(v, '"')
+		if end < 0 || bytes.IndexByte(v[:end], '\\') >= 0 {
+			return nil, false
+		}
+		return v[:end], true
+	}
+	return nil, false
 }
 
 // send makes the request, retrying as the OTLP specification says: over
