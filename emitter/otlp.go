@@ -101,14 +101,14 @@ type OTLP struct {
 	// bound counted in batches would hold far fewer spans than asked.
 	backlog     otlpBatch
 	queueClosed bool
-	order   []int
-	body    []byte
-	gz      bytes.Buffer
-	gzw     *gzip.Writer
-	scope   []byte // the InstrumentationScope field of ScopeSpans, encoded
-	res     []byte // the Resource attributes besides service.name, encoded
-	resEKS  []byte // ... for a Kubernetes pod's spans: cloud.platform aws_eks
-	k8s     []byte // a pod's attributes, encoded (scratch)
+	order       []int
+	body        []byte
+	gz          bytes.Buffer
+	gzw         *gzip.Writer
+	scope       []byte // the InstrumentationScope field of ScopeSpans, encoded
+	res         []byte // the Resource attributes besides service.name, encoded
+	resEKS      []byte // ... for a Kubernetes pod's spans: cloud.platform aws_eks
+	k8s         []byte // a pod's attributes, encoded (scratch)
 }
 
 // otlpBatch is spans back to back in buf, each after its service name.
