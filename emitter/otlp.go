@@ -682,43 +682,36 @@ func parseRetryAfter(v string) time.Duration {
 // partialRejected reads ExportTraceServiceResponse.partial_success
 // .rejected_spans; 0 when absent or unreadable.
 func partialRejected(b []byte) int {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return 0
-		}
-		b = b[n:]
-		if num == 1 && typ == protowire.BytesType {
-			ps, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return 0
-			}
-			for len(ps) > 0 {
-				num, typ, m := protowire.ConsumeTag(ps)
-				if m < 0 {
-					return 0
-				}
-				ps = ps[m:]
-				if num == 1 && typ == protowire.VarintType {
-					v, k := protowire.ConsumeVarint(ps)
-					if k < 0 {
-						return 0
-					}
-					return int(v)
-				}
-				k := protowire.ConsumeFieldValue(num, typ, ps)
-				if k < 0 {
-					return 0
-				}
-				ps = ps[k:]
-			}
-			return 0
-		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
-		if n < 0 {
-			return 0
-		}
-		b = b[n:]
+	ps, ok := protoField(b, 1, protowire.BytesType)
+	if !ok {
+		return 0
 	}
-	return 0
+	ps, _ = protowire.ConsumeBytes(ps)
+	v, ok := protoField(ps, 1, protowire.VarintType)
+	if !ok {
+		return 0
+	}
+	n, _ := protowire.ConsumeVarint(v)
+	return int(n)
+}
+
+// protoField returns the encoded value of the first field num of wire type
+// typ in the message b; false when there is none or b is malformed.
+func protoField(b []byte, num protowire.Number, typ protowire.Type) ([]byte, bool) {
+	for len(b) > 0 {
+		n, t, k := protowire.ConsumeTag(b)
+		if k < 0 {
+			return nil, false
+		}
+		b = b[k:]
+		m := protowire.ConsumeFieldValue(n, t, b)
+		if m < 0 {
+			return nil, false
+		}
+		if n == num && t == typ {
+			return b[:m], true
+		}
+		b = b[m:]
+	}
+	return nil, false
 }

@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xray-capture/xray-capture/xray"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/xray-capture/xray-capture/xray"
 )
 
 // TestOTLPEmitDoesNotAlloc: encoding a span and handing batches over
@@ -97,4 +100,31 @@ func BenchmarkOTLPExport(b *testing.B) {
 	}
 	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/span")
+}
+
+func TestPartialRejected(t *testing.T) {
+	enc := func(m *coltracepb.ExportTraceServiceResponse) []byte {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want int
+	}{
+		{"empty", nil, 0},
+		{"no partial success", enc(&coltracepb.ExportTraceServiceResponse{}), 0},
+		{"rejected", enc(&coltracepb.ExportTraceServiceResponse{PartialSuccess: &coltracepb.ExportTracePartialSuccess{
+			ErrorMessage: "too old", RejectedSpans: 7}}), 7},
+		{"message only", enc(&coltracepb.ExportTraceServiceResponse{PartialSuccess: &coltracepb.ExportTracePartialSuccess{
+			ErrorMessage: "note"}}), 0},
+		{"garbage", []byte{0x0a, 0xff}, 0},
+	} {
+		if got := partialRejected(tc.b); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
 }
