@@ -148,11 +148,15 @@ func (e *env) startAgent(t *testing.T, ns *testutil.NetNS, engine string, extra 
 
 // client returns an HTTP client whose connections start in the client
 // namespace; each client keeps one keep-alive connection.
-func (e *env) client() *http.Client {
+func (e *env) client() *http.Client { return clientIn(e.cli) }
+
+// clientIn is an HTTP client whose connections start in ns, one kept
+// alive per host.
+func clientIn(ns *testutil.NetNS) *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		MaxIdleConnsPerHost: 1,
 		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-			err = e.cli.Do(func() (err error) {
+			err = ns.Do(func() (err error) {
 				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
 				return
 			})
@@ -203,32 +207,39 @@ func (e *env) byURL(t *testing.T, n int) map[string][]doc {
 	return m
 }
 
-// traffic is the request mix both engines must trace identically.
-func (e *env) traffic(t *testing.T, clients, perClient int) {
+// keepAliveGets sends, from ns, perClient GETs of BASE/c/i on each of
+// clients keep-alive connections to every base at once; an error fails t.
+func keepAliveGets(t *testing.T, ns *testutil.NetNS, bases []string, clients, perClient int) {
 	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			hc := e.client()
-			for i := range perClient {
-				resp, err := hc.Get(fmt.Sprintf("http://192.0.2.1:8080/k/%d/%d", c, i))
-				if err != nil {
-					errs <- err
-					return
+	errs := make(chan error, clients*len(bases))
+	for _, base := range bases {
+		for c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				hc := clientIn(ns)
+				for i := range perClient {
+					resp, err := hc.Get(fmt.Sprintf("%s/%d/%d", base, c, i))
+					if err != nil {
+						errs <- err
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		}()
+			}()
+		}
 	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
 	}
-	// Pipelined: three requests in one write.
+}
+
+// pipelinedThree writes three requests to 192.0.2.1:8080 in one write
+// (Host pipe: /status/201, /status/404, /status/503, the last closing).
+func (e *env) pipelinedThree(t *testing.T) {
 	var conn net.Conn
 	if err := e.cli.Do(func() (err error) { conn, err = net.Dial("tcp", "192.0.2.1:8080"); return }); err != nil {
 		t.Fatal(err)
@@ -236,6 +247,12 @@ func (e *env) traffic(t *testing.T, clients, perClient int) {
 	io.WriteString(conn, "GET /status/201 HTTP/1.1\r\nHost: pipe\r\n\r\nGET /status/404 HTTP/1.1\r\nHost: pipe\r\n\r\nGET /status/503 HTTP/1.1\r\nHost: pipe\r\nConnection: close\r\n\r\n")
 	io.Copy(io.Discard, conn)
 	conn.Close()
+}
+
+// traffic is the request mix both engines must trace identically.
+func (e *env) traffic(t *testing.T, clients, perClient int) {
+	keepAliveGets(t, e.cli, []string{"http://192.0.2.1:8080/k"}, clients, perClient)
+	e.pipelinedThree(t)
 	// curl with a forwarded address and an upstream trace.
 	e.cli.Run(t, "curl", "-s", "-o", "/dev/null", "-H", "X-Forwarded-For: 203.0.113.50, 10.0.0.1",
 		"-H", "X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",

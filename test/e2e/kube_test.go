@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -254,38 +253,15 @@ func testKubernetesPods(t *testing.T, watchList bool) {
 
 	// Two keep-alive clients per server, each sending perClient requests.
 	const clients, perClient = 2, 10
-	var wg sync.WaitGroup
-	errs := make(chan error, clients*len(servers))
+	var bases []string
 	for _, ip := range servers {
-		for c := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				hc := e.client()
-				for i := range perClient {
-					resp, err := hc.Get(fmt.Sprintf("http://%s:8080/k/%d/%d", ip, c, i))
-					if err != nil {
-						errs <- err
-						return
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			}()
-		}
+		bases = append(bases, "http://"+ip+":8080/k")
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	keepAliveGets(t, cli, bases, clients, perClient)
 	// The pod client calls the server with no pod object (standing for
 	// another node's pod): not traced here, counted.
 	const remote = 10
-	podHC := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-		err = podcli.Do(func() (err error) { c, err = (&net.Dialer{}).DialContext(ctx, network, addr); return })
-		return
-	}}}
+	podHC := clientIn(podcli)
 	for i := range remote {
 		resp, err := podHC.Get(fmt.Sprintf("http://10.244.0.15:8080/remote/%d", i))
 		if err != nil {

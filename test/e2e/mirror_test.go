@@ -4,11 +4,8 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/xray-capture/xray-capture/internal/testutil"
@@ -81,36 +78,7 @@ func TestLiveMirror(t *testing.T) {
 // trafficMirror sends keep-alive requests, a pipelined batch and an IPv6
 // request from the client to the app.
 func (e *env) trafficMirror(t *testing.T, clients, perClient int) {
-	errs := make(chan error, clients)
-	for c := range clients {
-		go func() {
-			hc := e.client()
-			for i := range perClient {
-				resp, err := hc.Get(fmt.Sprintf("http://192.0.2.1:8080/m/%d/%d", c, i))
-				if err != nil {
-					errs <- err
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-			errs <- nil
-		}()
-	}
-	for range clients {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	var conn net.Conn
-	if err := e.cli.Do(func() (err error) { conn, err = net.Dial("tcp", "192.0.2.1:8080"); return }); err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(conn, strings.Join([]string{
-		"GET /status/201 HTTP/1.1\r\nHost: pipe\r\n\r\n",
-		"GET /status/404 HTTP/1.1\r\nHost: pipe\r\n\r\n",
-		"GET /status/503 HTTP/1.1\r\nHost: pipe\r\nConnection: close\r\n\r\n"}, ""))
-	io.Copy(io.Discard, conn)
-	conn.Close()
+	keepAliveGets(t, e.cli, []string{"http://192.0.2.1:8080/m"}, clients, perClient)
+	e.pipelinedThree(t)
 	e.cli.Run(t, "curl", "-s", "-o", "/dev/null", "-g", "http://[2001:db8::1]:8080/v6")
 }
