@@ -427,8 +427,8 @@ func TestUDPWaitsForAName(t *testing.T) {
 		t.Fatalf("an unresolved name failed the start: %v", err)
 	}
 	defer u.Close()
-	if u.Unresolved == nil || !strings.Contains(u.Unresolved.Error(), "xray-daemon.xray: no such host") || u.Resolved.Load() {
-		t.Fatalf("Unresolved %v, Resolved %v: want the lookup's error", u.Unresolved, u.Resolved.Load())
+	if u.Unresolved == nil || !strings.Contains(u.Unresolved.Error(), "xray-daemon.xray: no such host") || u.Resolved() {
+		t.Fatalf("Unresolved %v, Resolved %v: want the lookup's error", u.Unresolved, u.Resolved())
 	}
 	for i := range 3 {
 		u.Emit(segment(fmt.Sprintf("http://h/early-%d", i)))
@@ -441,15 +441,15 @@ func TestUDPWaitsForAName(t *testing.T) {
 	for lookups.Load() < 4 {
 		time.Sleep(time.Millisecond)
 	}
-	if u.Resolved.Load() {
+	if u.Resolved() {
 		t.Fatal("resolved without an answer")
 	}
 	answer.Store(&[]netip.Addr{netip.MustParseAddr("127.0.0.1")})
 	deadline := time.Now().Add(5 * time.Second)
-	for !u.Resolved.Load() && time.Now().Before(deadline) {
+	for !u.Resolved() && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if !u.Resolved.Load() {
+	if !u.Resolved() {
 		t.Fatal("the name resolved, the emitter did not follow")
 	}
 	u.Emit(segment("http://h/late"))

@@ -57,7 +57,6 @@ func (u *UDP) follow(ctx context.Context, host string, port uint16, current neti
 			}
 			current = first
 			u.fd.Store(int32(fd))
-			u.Resolved.Store(true)
 			continue
 		}
 		// The socket's family is fixed: an address of the same family only.

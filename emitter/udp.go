@@ -102,11 +102,14 @@ type UDP struct {
 	// nil if it did: until it does, segments count in SendErrors (with
 	// ErrUnresolved), and the socket opens when it resolves (Resolved).
 	Unresolved error
-	Resolved   atomic.Bool
 
 	stopFollow context.CancelFunc // nil when the address is an IP
 	followDone chan struct{}
 }
+
+// Resolved reports whether the socket is open: the daemon's name resolved,
+// at start or since.
+func (u *UDP) Resolved() bool { return u.fd.Load() >= 0 }
 
 // udpBatch is the most datagrams one sendmmsg call takes here, and
 // udpBatchBytes the most bytes batched before a flush.
@@ -178,7 +181,6 @@ func newUDP(addr string, lookup lookupFunc, every time.Duration) (*UDP, error) {
 			return nil, fmt.Errorf("daemon address %s: %w", addr, err)
 		}
 		u.fd.Store(int32(fd))
-		u.Resolved.Store(true)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	u.stopFollow, u.followDone = stop, make(chan struct{})
