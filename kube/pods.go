@@ -16,9 +16,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/xray-capture/xray-capture/naming"
@@ -33,7 +30,9 @@ const (
 
 // Config says which pods to watch and what to record of them.
 type Config struct {
-	Client      kubernetes.Interface
+	// Pods lists and watches the node's pods: NewPodListWatch, or in
+	// tests a ListWatch over a fake clientset.
+	Pods        cache.ListerWatcher
 	NodeName    string // the node whose pods are watched (the downward API's spec.nodeName)
 	ClusterName string // aws.eks.cluster_name
 	// Ports are the ports traced: a pod asking for another one in its
@@ -85,42 +84,40 @@ func Start(ctx context.Context, cfg Config) (*Pods, error) {
 	if cfg.SyncTimeout == 0 {
 		cfg.SyncTimeout = 30 * time.Second
 	}
+	if cfg.Pods == nil {
+		return nil, errors.New("no source of pods")
+	}
 	p := newPods(cfg)
-	f := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = "spec.nodeName=" + cfg.NodeName
-		}))
-	inf := f.Core().V1().Pods()
-	lister := inf.Lister()
+	// The informer of client-go's clientset, without the clientset: the
+	// same reflector (relist, backoff, bookmarks, watch-list), no resync.
+	inf := cache.NewSharedIndexInformer(cfg.Pods, &corev1.Pod{}, 0, cache.Indexers{})
 	rebuild := func() {
-		list, err := lister.List(labels.Everything())
-		if err != nil {
-			cfg.Log.Warn("kubernetes: listing the pods from the cache", "error", err.Error())
-			return
+		objs := inf.GetStore().List()
+		list := make([]*corev1.Pod, 0, len(objs))
+		for _, o := range objs {
+			if kp, ok := o.(*corev1.Pod); ok {
+				list = append(list, kp)
+			}
 		}
 		p.Update(list)
 	}
 	// One handler: the informer calls it from one goroutine, in order.
-	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { rebuild() },
 		UpdateFunc: func(any, any) { rebuild() },
 		DeleteFunc: func(any) { rebuild() },
 	}); err != nil {
 		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
-	f.Start(ctx.Done())
+	go inf.RunWithContext(ctx)
 	sctx, cancel := context.WithTimeout(ctx, cfg.SyncTimeout)
 	defer cancel()
-	if !cache.WaitForCacheSync(sctx.Done(), inf.Informer().HasSynced) {
+	if !cache.WaitForCacheSync(sctx.Done(), inf.HasSynced) {
 		cfg.Log.Warn("kubernetes: the pods of the node are not listed yet; requests take the fallback name until they are",
 			"node", cfg.NodeName, "waited", cfg.SyncTimeout.String())
 	} else {
 		cfg.Log.Info("kubernetes: watching the pods of the node", "node", cfg.NodeName, "pods", p.Len())
 	}
-	go func() {
-		<-ctx.Done()
-		f.Shutdown()
-	}()
 	return p, nil
 }
 

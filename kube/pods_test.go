@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/xray-capture/xray-capture/kube/kubetest"
 	"github.com/xray-capture/xray-capture/naming"
 )
 
@@ -108,7 +109,7 @@ func TestInformerFollowsPods(t *testing.T) {
 	client := fake.NewClientset(shop, elsewhere)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pods, err := Start(ctx, Config{Client: client, NodeName: node, ClusterName: "demo", Ports: []uint16{8080}})
+	pods, err := Start(ctx, Config{Pods: kubetest.PodListWatch(client, node), NodeName: node, ClusterName: "demo", Ports: []uint16{8080}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,8 +249,11 @@ func TestParsePorts(t *testing.T) {
 }
 
 func TestStartNeedsANode(t *testing.T) {
-	if _, err := Start(context.Background(), Config{Client: fake.NewClientset()}); err == nil {
+	if _, err := Start(context.Background(), Config{Pods: kubetest.PodListWatch(fake.NewClientset(), node)}); err == nil {
 		t.Error("no node name accepted")
+	}
+	if _, err := Start(context.Background(), Config{NodeName: node}); err == nil {
+		t.Error("no source of pods accepted")
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -50,11 +49,11 @@ func (o *Options) startPods(ctx context.Context, log *slog.Logger) (*kube.Pods, 
 		return nil, fmt.Errorf("--kubernetes: %w", err)
 	}
 	cfg.UserAgent = "xray-capture/" + version
-	client, err := kubernetes.NewForConfig(cfg)
+	lw, err := kube.NewPodListWatch(cfg, o.nodeName())
 	if err != nil {
 		return nil, fmt.Errorf("--kubernetes: %w", err)
 	}
-	pods, err := kube.Start(ctx, kube.Config{Client: client, NodeName: o.nodeName(), ClusterName: o.ClusterName,
+	pods, err := kube.Start(ctx, kube.Config{Pods: lw, NodeName: o.nodeName(), ClusterName: o.ClusterName,
 		Ports: o.Ports, Log: log.With("component", "kubernetes")})
 	if err != nil {
 		return nil, fmt.Errorf("--kubernetes: %w", err)

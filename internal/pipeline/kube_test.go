@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/xray-capture/xray-capture/kube"
+	"github.com/xray-capture/xray-capture/kube/kubetest"
 	"github.com/xray-capture/xray-capture/segmenter"
 )
 
@@ -27,7 +28,7 @@ func TestReplayNamesPods(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pods, err := kube.Start(ctx, kube.Config{Client: fake.NewClientset(pod), NodeName: "n1", ClusterName: "demo", Ports: []uint16{8080}})
+	pods, err := kube.Start(ctx, kube.Config{Pods: kubetest.PodListWatch(fake.NewClientset(pod), "n1"), NodeName: "n1", ClusterName: "demo", Ports: []uint16{8080}})
 	if err != nil {
 		t.Fatal(err)
 	}
