@@ -2,7 +2,7 @@
 //
 // In: frames from a Source, each with its link type and capture timestamp:
 // a pcap or pcapng file (FileSource; classic pcap records are read in
-// place from a 1 MiB buffer), a TPACKET_V3 AF_PACKET ring of our own
+// place from a 256 KiB buffer), a TPACKET_V3 AF_PACKET ring of our own
 // (Live, Linux; frames are read in place from the mapped blocks, and
 // BlockDone says when a block ends; several rings can share the packets
 // in a fanout group, a connection to each, see StartFanout), or libpcap

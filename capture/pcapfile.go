@@ -37,7 +37,10 @@ const (
 	// pcapRecordLimit bounds a record whatever the header says, so that a
 	// damaged length cannot make the reader allocate gigabytes.
 	pcapRecordLimit = 16 << 20
-	pcapBufferSize  = 1 << 20
+	// pcapBufferSize: records are parsed just after the kernel copied
+	// them in, so a buffer within the CPU's L2 cache (512 KiB on this
+	// project's machines) is read back from there.
+	pcapBufferSize = 256 << 10
 )
 
 func newPcapReader(r io.Reader, bufSize int) (*pcapReader, error) {

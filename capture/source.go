@@ -59,12 +59,23 @@ func OpenFile(path string) (*FileSource, error) {
 }
 
 func newFileSource(f *os.File) (*FileSource, error) {
+	// A plain pcap file, the usual case, is read straight into the record
+	// reader's buffer: its magic is read in place, not through a bufio
+	// reader whose megabyte would be allocated and filled for four bytes.
+	var head [4]byte
+	if n, _ := f.ReadAt(head[:], 0); n == len(head) && !isGzip(head[:]) && !bytes.Equal(head[:], ngMagic) {
+		p, err := newPcapReader(f, pcapBufferSize)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNotCapture, err)
+		}
+		return &FileSource{f: f, pcap: p, linkType: p.linkType}, nil
+	}
 	br := bufio.NewReaderSize(f, 1<<20)
 	magic, err := br.Peek(4)
 	// After the peek, a plain file is read straight into the record
 	// reader's buffer, not through bufio's.
 	r := io.MultiReader(io.LimitReader(br, int64(br.Buffered())), f)
-	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	if isGzip(magic) {
 		zr, zerr := gzip.NewReader(br)
 		if zerr != nil {
 			return nil, fmt.Errorf("%w: bad gzip: %v", ErrNotCapture, zerr)
@@ -95,6 +106,8 @@ func newFileSource(f *os.File) (*FileSource, error) {
 	s.linkType = s.pcap.linkType
 	return s, nil
 }
+
+func isGzip(magic []byte) bool { return len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b }
 
 // ReadFrame returns the next frame, or io.EOF at the end of the file. A file
 // cut in the middle of a record gives io.ErrUnexpectedEOF.
