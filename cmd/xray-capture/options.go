@@ -353,7 +353,8 @@ func (o *Options) otlpConfig() (*emitter.OTLPConfig, []error) {
 		u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/traces"
 	}
 	// X-Ray's own endpoint wants SigV4, over HTTP only.
-	sigv4 := o.otlpSigV4 || xrayOTLPHost.MatchString(u.Hostname())
+	hostRegion, xrayHost := xrayOTLPRegion(u.Hostname())
+	sigv4 := o.otlpSigV4 || xrayHost
 	if sigv4 && grpc {
 		return nil, []error{fmt.Errorf("%s %q: SigV4 signing (X-Ray's OTLP endpoint) is over HTTP only, not gRPC", what, endpoint)}
 	}
@@ -402,8 +403,8 @@ func (o *Options) otlpConfig() (*emitter.OTLPConfig, []error) {
 	}
 	if sigv4 {
 		region := o.otlpRegion
-		if m := xrayOTLPHost.FindStringSubmatch(u.Hostname()); region == "" && m != nil {
-			region = m[1]
+		if region == "" {
+			region = hostRegion
 		}
 		if region == "" {
 			region = o.Region

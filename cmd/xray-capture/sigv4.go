@@ -6,15 +6,34 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"regexp"
+	"strings"
 	"time"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/config"
 )
 
-// xrayOTLPHost is X-Ray's OTLP endpoint, which wants SigV4 (docs/otlp.md).
-var xrayOTLPHost = regexp.MustCompile(`^xray\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$`)
+// xrayOTLPRegion says whether host is X-Ray's OTLP endpoint,
+// xray.REGION.amazonaws.com[.cn], which wants SigV4 (docs/otlp.md), and
+// in which region. Not a package-level regexp: its compilation at start-up
+// was part of every replay's fixed cost.
+func xrayOTLPRegion(host string) (string, bool) {
+	host = strings.TrimSuffix(host, ".cn")
+	rest, ok := strings.CutSuffix(host, ".amazonaws.com")
+	if !ok {
+		return "", false
+	}
+	region, ok := strings.CutPrefix(rest, "xray.")
+	if !ok || region == "" {
+		return "", false
+	}
+	for _, c := range region {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return "", false
+		}
+	}
+	return region, true
+}
 
 // newSigV4 signs OTLP requests for X-Ray (service "xray") in region,
 // with the credentials of the SDK's default chain (the environment, the

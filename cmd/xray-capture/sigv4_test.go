@@ -169,3 +169,25 @@ func TestOTLPSigV4Options(t *testing.T) {
 		}
 	}
 }
+
+func TestXRayOTLPRegion(t *testing.T) {
+	for host, want := range map[string]string{
+		"xray.us-east-1.amazonaws.com":     "us-east-1",
+		"xray.cn-north-1.amazonaws.com.cn": "cn-north-1",
+		"xray.eu-west-1.amazonaws.com.":    "",
+		"xray.amazonaws.com":               "",
+		"xray..amazonaws.com":              "",
+		"xray.a.b.amazonaws.com":           "",
+		"xray.US-EAST-1.amazonaws.com":     "",
+		"logs.us-east-1.amazonaws.com":     "",
+		"xray.us-east-1.amazonaws.com.cn.": "",
+		"myxray.us-east-1.amazonaws.com":   "",
+		"xray.us-east-1.amazonaws.co":      "",
+		"collector:4318":                   "",
+	} {
+		got, ok := xrayOTLPRegion(host)
+		if got != want || ok != (want != "") {
+			t.Errorf("%s: %q, %t; want %q", host, got, ok, want)
+		}
+	}
+}
