@@ -5,6 +5,7 @@
 //	benchtool listen -addr A -out F      count the datagrams a daemon would get, with latency
 //	benchtool compare -log L [-xray J] [-tshark T]   check transactions against nginx's access log
 //	benchtool idle -addr A -n N -hold D  open N keep-alive connections, one request each, and hold them
+//	benchtool cpu -o F -- CMD ARGS...    run CMD, write its CPU seconds (user + system) and peak RSS (MiB) to F
 //
 // It is not part of the agent; it exists so that the scripts measure the
 // same way on every machine.
@@ -26,7 +27,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchtool listen|compare|idle [flags]")
+		fmt.Fprintln(os.Stderr, "usage: benchtool listen|compare|idle|cpu [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -37,6 +38,8 @@ func main() {
 		err = compare(os.Args[2:])
 	case "idle":
 		err = idle(os.Args[2:])
+	case "cpu":
+		err = cpu(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
