@@ -247,3 +247,25 @@ func FuzzAppendJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestMaxFixed: with every flag, annotation and key, the longest times
+// and integers, and one-byte strings, the document fits in maxFixed, so
+// the reservation at the top of AppendJSON is enough for any segment
+// whose strings need no escapes.
+func TestMaxFixed(t *testing.T) {
+	most := 0
+	for _, tm := range edgeTimes {
+		for _, n := range edgeInts {
+			s := Segment{HasUserAgent: true, XForwardedFor: true, HasResponse: true, Status: int(n), ContentLength: n,
+				Error: true, Throttle: true, Fault: true, CaptureGap: true, Resync: true, Tunnelled: true,
+				Start: tm, End: tm, AWS: []byte("a"), Resource: []byte("r"), ParentID: []byte("p")}
+			s.Origin, s.SDKVersion, s.SamplingRule, s.Outcome, s.StatusLine = " ", " ", " ", " ", " "
+			plain := len(s.AWS) + len(s.Resource) + len(s.ParentID) + 5
+			most = max(most, len(refAppendJSON(&s, nil))-plain)
+		}
+	}
+	if most > maxFixed {
+		t.Fatalf("%d fixed bytes, more than maxFixed %d", most, maxFixed)
+	}
+	t.Logf("at most %d fixed bytes", most)
+}
