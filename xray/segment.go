@@ -276,40 +276,40 @@ var digitPairs16 = func() (t [100]uint16) {
 	return t
 }()
 
-// jsonPlain holds the bytes that go into a JSON string as they are:
-// printable ASCII but the quote and the backslash.
-var jsonPlain = func() (t [256]bool) {
-	for c := 0x20; c < 0x7f; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
 const (
 	ones  = 0x0101010101010101
 	highs = 0x8080808080808080
 )
 
-// plainPrefix returns how many bytes at the start of s go into a JSON
-// string as they are. It tests eight bytes a step: a word has no byte to
-// escape when none is below 0x20, equal to '"' or '\\', or at or above
-// 0x7f. Each test is exact as to whether such a byte is there (a borrow
-// or carry only arises beside one), and the word that has one is then
-// read a byte at a time.
-func plainPrefix(s []byte) int {
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		w := binary.LittleEndian.Uint64(s[i:])
-		q := w ^ (ones * '"')
-		b := w ^ (ones * '\\')
-		if ((w-ones*0x20)&^w|(q-ones)&^q|(b-ones)&^b|w|(w+ones))&highs != 0 {
-			break
+// special tells whether a word of eight bytes holds one to escape: below
+// 0x20, '"', '\\', or at or above 0x7f. Each test is exact as to whether
+// such a byte is there (a borrow or carry only arises beside one).
+func special(w uint64) bool {
+	q := w ^ (ones * '"')
+	b := w ^ (ones * '\\')
+	return ((w-ones*0x20)&^w|(q-ones)&^q|(b-ones)&^b|w|(w+ones))&highs != 0
+}
+
+// plain tells whether all of s goes into a JSON string as it is, eight
+// bytes a test: whole words, then the last eight bytes again, so that no
+// byte is tested alone; a short string is read in overlapping halves.
+func plain(s []byte) bool {
+	n := len(s)
+	switch {
+	case n >= 8:
+		for i := 0; i+8 <= n; i += 8 {
+			if special(binary.LittleEndian.Uint64(s[i:])) {
+				return false
+			}
 		}
+		return !special(binary.LittleEndian.Uint64(s[n-8:]))
+	case n >= 4:
+		return !special(uint64(binary.LittleEndian.Uint32(s)) | uint64(binary.LittleEndian.Uint32(s[n-4:]))<<32)
+	case n > 0:
+		// 'a' fills the bytes the string has not.
+		return !special(uint64(s[0]) | uint64(s[n>>1])<<8 | uint64(s[n-1])<<16 | 0x6161616161000000)
 	}
-	for i < len(s) && jsonPlain[s[i]] {
-		i++
-	}
-	return i
+	return true
 }
 
 // appendChars writes the characters of a JSON string, without its quotes.
@@ -317,11 +317,10 @@ func plainPrefix(s []byte) int {
 // valid JSON whatever the wire carried.
 func appendChars(dst []byte, s []byte) []byte {
 	// Names, URLs and addresses are plain ASCII: a scan and one copy.
-	i := plainPrefix(s)
-	if i == len(s) {
+	if plain(s) {
 		return append(dst, s...)
 	}
-	start := 0
+	i, start := 0, 0
 	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
