@@ -9,5 +9,8 @@
 // only reads them and appends to the caller's buffer. TraceHeader's Root and
 // Parent alias the header bytes passed to ParseTraceHeader. Nothing here
 // allocates unless the caller's buffer must grow, and nothing keeps state,
-// apart from an IDGen, which is not safe for concurrent use.
+// apart from an IDGen, which is not safe for concurrent use. AppendJSON
+// grows the buffer at most once when it has less room than the strings'
+// lengths plus 640 bytes (more only for strings that need escapes), so a
+// reused buffer stops allocating after its first document.
 package xray

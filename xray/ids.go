@@ -2,6 +2,7 @@ package xray
 
 import (
 	crand "crypto/rand"
+	"encoding/binary"
 	"math/rand/v2"
 	"time"
 )
@@ -28,10 +29,18 @@ func NewSeededIDGen(seed uint64) IDGen {
 	return rand.NewChaCha8(s)
 }
 
+// hexPairs holds the two lowercase hex digits of each byte as one
+// little-endian uint16, for one load and one store a byte.
+var hexPairs = func() (t [256]uint16) {
+	for i := range t {
+		t[i] = uint16(hexDigits[i>>4]) | uint16(hexDigits[i&0xf])<<8
+	}
+	return t
+}()
+
 func putHex(dst []byte, src []byte) {
 	for i, c := range src {
-		dst[2*i] = hexDigits[c>>4]
-		dst[2*i+1] = hexDigits[c&0xf]
+		binary.LittleEndian.PutUint16(dst[2*i:], hexPairs[c])
 	}
 }
 
@@ -43,10 +52,8 @@ func NewSegmentID(random []byte, dst *[16]byte) {
 // NewTraceID writes 1-<8 hex of start's epoch second>-<24 random hex>.
 func NewTraceID(random []byte, start time.Time, dst *[35]byte) {
 	dst[0], dst[1], dst[10] = '1', '-', '-'
-	sec := uint32(start.Unix())
-	for i := range 8 {
-		dst[9-i] = hexDigits[sec&0xf]
-		sec >>= 4
-	}
+	var sec [4]byte
+	binary.BigEndian.PutUint32(sec[:], uint32(start.Unix()))
+	putHex(dst[2:10], sec[:])
 	putHex(dst[11:], random[:12])
 }

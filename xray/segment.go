@@ -1,7 +1,9 @@
 package xray
 
 import (
+	"encoding/binary"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -61,12 +63,24 @@ type Segment struct {
 // SDKName is the "aws.xray.sdk" value of every segment.
 const SDKName = "xray-capture"
 
+// maxFixed bounds the bytes of a document besides its strings, ParentID,
+// AWS and Resource: every key, flag and annotation, both times and both
+// integers at their longest (TestMaxFixed).
+const maxFixed = 640
+
 // AppendJSON appends the compact JSON document of s to dst. Keys come in a
 // fixed order, so output is byte-for-byte reproducible.
 func (s *Segment) AppendJSON(dst []byte) []byte {
-	dst = append(dst, `{"name":`...)
-	dst = appendString(dst, s.Name)
-	dst = append(dst, `,"id":"`...)
+	// One reservation for the whole document when its strings need no
+	// escapes (the usual case), so no append below reallocates.
+	dst = slices.Grow(dst, maxFixed+len(s.Name)+len(s.ParentID)+len(s.Method)+len(s.URL)+len(s.UserAgent)+
+		len(s.ClientIP)+len(s.Origin)+len(s.AWS)+len(s.Resource)+len(s.SDKVersion)+len(s.SamplingRule)+
+		len(s.Outcome)+len(s.StatusLine))
+	// Constant pieces are merged with the quotes around the strings
+	// beside them: each append of a constant is a copy.
+	dst = append(dst, `{"name":"`...)
+	dst = appendChars(dst, s.Name)
+	dst = append(dst, `","id":"`...)
 	dst = append(dst, s.ID[:]...)
 	dst = append(dst, `","trace_id":"`...)
 	dst = append(dst, s.TraceID[:]...)
@@ -81,41 +95,44 @@ func (s *Segment) AppendJSON(dst []byte) []byte {
 	if len(s.ParentID) > 0 {
 		dst = append(dst, `,"parent_id":"`...)
 		dst = append(dst, s.ParentID...)
-		dst = append(dst, '"')
+		dst = append(dst, `","http":{"request":{"method":"`...)
+	} else {
+		dst = append(dst, `,"http":{"request":{"method":"`...)
 	}
-	dst = append(dst, `,"http":{"request":{"method":`...)
-	dst = appendString(dst, s.Method)
-	dst = append(dst, `,"url":`...)
-	dst = appendString(dst, s.URL)
+	dst = appendChars(dst, s.Method)
+	dst = append(dst, `","url":"`...)
+	dst = appendChars(dst, s.URL)
 	if s.HasUserAgent {
-		dst = append(dst, `,"user_agent":`...)
-		dst = appendString(dst, s.UserAgent)
+		dst = append(dst, `","user_agent":"`...)
+		dst = appendChars(dst, s.UserAgent)
 	}
-	dst = append(dst, `,"client_ip":`...)
-	dst = appendString(dst, s.ClientIP)
+	dst = append(dst, `","client_ip":"`...)
+	dst = appendChars(dst, s.ClientIP)
 	if s.XForwardedFor {
-		dst = append(dst, `,"x_forwarded_for":true`...)
+		dst = append(dst, `","x_forwarded_for":true}`...)
+	} else {
+		dst = append(dst, `"}`...)
 	}
-	dst = append(dst, '}')
 	if s.HasResponse {
 		// Status 0 is an HTTP/0.9 answer, which has no status line.
-		dst = append(dst, `,"response":{`...)
-		sep := false
 		if s.Status > 0 {
-			dst = append(dst, `"status":`...)
-			dst = strconv.AppendInt(dst, int64(s.Status), 10)
-			sep = true
-		}
-		if s.ContentLength >= 0 {
-			if sep {
-				dst = append(dst, ',')
+			dst = append(dst, `,"response":{"status":`...)
+			dst = appendInt(dst, int64(s.Status))
+			if s.ContentLength >= 0 {
+				dst = append(dst, `,"content_length":`...)
+				dst = appendInt(dst, s.ContentLength)
 			}
-			dst = append(dst, `"content_length":`...)
-			dst = strconv.AppendInt(dst, s.ContentLength, 10)
+		} else {
+			dst = append(dst, `,"response":{`...)
+			if s.ContentLength >= 0 {
+				dst = append(dst, `"content_length":`...)
+				dst = appendInt(dst, s.ContentLength)
+			}
 		}
+		dst = append(dst, `}}`...)
+	} else {
 		dst = append(dst, '}')
 	}
-	dst = append(dst, '}')
 	if s.Error {
 		dst = append(dst, `,"error":true`...)
 	}
@@ -126,8 +143,9 @@ func (s *Segment) AppendJSON(dst []byte) []byte {
 		dst = append(dst, `,"fault":true`...)
 	}
 	if s.Origin != "" {
-		dst = append(dst, `,"origin":`...)
-		dst = appendStr(dst, s.Origin)
+		dst = append(dst, `,"origin":"`...)
+		dst = appendCharsStr(dst, s.Origin)
+		dst = append(dst, '"')
 	}
 	dst = append(dst, `,"aws":{`...)
 	if len(s.AWS) > 0 {
@@ -138,76 +156,80 @@ func (s *Segment) AppendJSON(dst []byte) []byte {
 		dst = append(dst, s.Resource...)
 		dst = append(dst, ',')
 	}
-	dst = append(dst, `"xray":{"sdk":"`+SDKName+`","sdk_version":`...)
-	dst = appendStr(dst, s.SDKVersion)
+	dst = append(dst, `"xray":{"sdk":"`+SDKName+`","sdk_version":"`...)
+	dst = appendCharsStr(dst, s.SDKVersion)
 	if s.SamplingRule != "" {
-		dst = append(dst, `,"sampling_rule_name":`...)
-		dst = appendStr(dst, s.SamplingRule)
+		dst = append(dst, `","sampling_rule_name":"`...)
+		dst = appendCharsStr(dst, s.SamplingRule)
 	}
-	dst = append(dst, `}}`...)
-	if s.Outcome != "" || s.CaptureGap || s.Resync || s.Tunnelled || s.StatusLine != "" {
-		dst = append(dst, `,"annotations":{`...)
-		sep := false
-		if s.Outcome != "" {
-			dst = append(dst, `"capture_outcome":`...)
-			dst = appendStr(dst, s.Outcome)
-			sep = true
-		}
-		if s.CaptureGap {
-			if sep {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `"capture_gap":true`...)
-			sep = true
-		}
-		if s.Resync {
-			if sep {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `"pairing":"ack-resync"`...)
-			sep = true
-		}
-		if s.Tunnelled {
-			if sep {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `"connect_tunnel":true`...)
-			sep = true
-		}
-		if s.StatusLine != "" {
-			if sep {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `"response_status_line":`...)
-			dst = appendStr(dst, s.StatusLine)
-		}
-		dst = append(dst, '}')
+	if s.Outcome == "" && !s.CaptureGap && !s.Resync && !s.Tunnelled && s.StatusLine == "" {
+		return append(dst, `"}}}`...)
 	}
-	return append(dst, '}')
+	dst = append(dst, `"}},"annotations":{`...)
+	sep := false
+	if s.Outcome != "" {
+		dst = append(dst, `"capture_outcome":"`...)
+		dst = appendCharsStr(dst, s.Outcome)
+		dst = append(dst, '"')
+		sep = true
+	}
+	if s.CaptureGap {
+		if sep {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"capture_gap":true`...)
+		sep = true
+	}
+	if s.Resync {
+		if sep {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"pairing":"ack-resync"`...)
+		sep = true
+	}
+	if s.Tunnelled {
+		if sep {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"connect_tunnel":true`...)
+		sep = true
+	}
+	if s.StatusLine != "" {
+		if sep {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"response_status_line":"`...)
+		dst = appendCharsStr(dst, s.StatusLine)
+		dst = append(dst, '"')
+	}
+	return append(dst, `}}`...)
 }
 
 // appendTime writes epoch seconds with microsecond precision (docs/segments.md, Times).
 func appendTime(dst []byte, t time.Time) []byte {
-	us := t.UnixMicro()
-	if sec := us / 1e6; sec >= 1e9 && sec < 1e10 {
-		// Every date from 2001 to 2286: ten digits, written in place
-		// (strconv's general path was a few percent of a replay).
+	if sec := t.Unix(); sec >= 1e9 && sec < 1e10 {
+		// Every date from 2001 to 2286: ten digits, a dot and six, in
+		// place, two digits a store, in 32-bit arithmetic. (A time whose
+		// UnixMicro wraps into this range takes the path below, which
+		// writes the same digits.)
 		n := len(dst)
 		dst = append(dst, "0000000000.000000"...)
 		b := dst[n : n+17]
-		frac := us % 1e6
-		for i := 15; i > 10; i -= 2 {
-			d := frac % 100 * 2
-			b[i], b[i+1] = digitPairs[d], digitPairs[d+1]
-			frac /= 100
-		}
-		for i := 8; i >= 0; i -= 2 {
-			d := sec % 100 * 2
-			b[i], b[i+1] = digitPairs[d], digitPairs[d+1]
-			sec /= 100
-		}
+		hi, lo := uint32(sec/1e8), uint32(sec%1e8)
+		put2(b[0:], hi)
+		a, c := lo/10000, lo%10000
+		put2(b[2:], a/100)
+		put2(b[4:], a%100)
+		put2(b[6:], c/100)
+		put2(b[8:], c%100)
+		us := uint32(t.Nanosecond()) / 1000
+		a, c = us/10000, us%10000
+		put2(b[11:], a)
+		put2(b[13:], c/100)
+		put2(b[15:], c%100)
 		return dst
 	}
+	us := t.UnixMicro()
 	dst = strconv.AppendInt(dst, us/1e6, 10)
 	frac := us % 1e6
 	dst = append(dst, '.',
@@ -216,42 +238,89 @@ func appendTime(dst []byte, t time.Time) []byte {
 	return dst
 }
 
-// appendStr is appendString for a string, without copying it.
-func appendStr(dst []byte, s string) []byte {
-	return appendString(dst, unsafe.Slice(unsafe.StringData(s), len(s)))
+// put2 writes d, below 100, as two digits in one store.
+func put2(b []byte, d uint32) {
+	binary.LittleEndian.PutUint16(b, digitPairs16[d])
+}
+
+// appendInt writes v in decimal; a status or a small length without
+// strconv's general path.
+func appendInt(dst []byte, v int64) []byte {
+	switch {
+	case v >= 100 && v < 1000:
+		d := uint32(v)
+		n := len(dst)
+		dst = append(dst, "000"...)
+		dst[n] = byte('0' + d/100)
+		put2(dst[n+1:], d%100)
+		return dst
+	case v >= 0 && v < 10:
+		return append(dst, byte('0'+v))
+	}
+	return strconv.AppendInt(dst, v, 10)
+}
+
+// appendCharsStr is appendChars for a string, without copying it.
+func appendCharsStr(dst []byte, s string) []byte {
+	return appendChars(dst, unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
 const hexDigits = "0123456789abcdef"
 
-// digitPairs holds "00" to "99", two bytes each.
-const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
-	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
-	"8081828384858687888990919293949596979899"
-
-// jsonPlain holds the bytes that go into a JSON string as they are:
-// printable ASCII but the quote and the backslash.
-var jsonPlain = func() (t [256]bool) {
-	for c := 0x20; c < 0x7f; c++ {
-		t[c] = c != '"' && c != '\\'
+// digitPairs16 holds "00" to "99", each two bytes as one little-endian
+// uint16, for one store.
+var digitPairs16 = func() (t [100]uint16) {
+	for i := range t {
+		t[i] = uint16('0'+i/10) | uint16('0'+i%10)<<8
 	}
 	return t
 }()
 
-// appendString writes a JSON string. Bytes that are not valid UTF-8 become
-// U+FFFD, so that the document is valid JSON whatever the wire carried.
-func appendString(dst []byte, s []byte) []byte {
-	dst = append(dst, '"')
-	// Names, URLs and addresses are plain ASCII: one table look-up a
-	// byte, and one copy.
-	i := 0
-	for i < len(s) && jsonPlain[s[i]] {
-		i++
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special tells whether a word of eight bytes holds one to escape: below
+// 0x20, '"', '\\', or at or above 0x7f. Each test is exact as to whether
+// such a byte is there (a borrow or carry only arises beside one).
+func special(w uint64) bool {
+	q := w ^ (ones * '"')
+	b := w ^ (ones * '\\')
+	return ((w-ones*0x20)&^w|(q-ones)&^q|(b-ones)&^b|w|(w+ones))&highs != 0
+}
+
+// plain tells whether all of s goes into a JSON string as it is, eight
+// bytes a test: whole words, then the last eight bytes again, so that no
+// byte is tested alone; a short string is read in overlapping halves.
+func plain(s []byte) bool {
+	n := len(s)
+	switch {
+	case n >= 8:
+		for i := 0; i+8 <= n; i += 8 {
+			if special(binary.LittleEndian.Uint64(s[i:])) {
+				return false
+			}
+		}
+		return !special(binary.LittleEndian.Uint64(s[n-8:]))
+	case n >= 4:
+		return !special(uint64(binary.LittleEndian.Uint32(s)) | uint64(binary.LittleEndian.Uint32(s[n-4:]))<<32)
+	case n > 0:
+		// 'a' fills the bytes the string has not.
+		return !special(uint64(s[0]) | uint64(s[n>>1])<<8 | uint64(s[n-1])<<16 | 0x6161616161000000)
 	}
-	if i == len(s) {
-		dst = append(dst, s...)
-		return append(dst, '"')
+	return true
+}
+
+// appendChars writes the characters of a JSON string, without its quotes.
+// Bytes that are not valid UTF-8 become U+FFFD, so that the document is
+// valid JSON whatever the wire carried.
+func appendChars(dst []byte, s []byte) []byte {
+	// Names, URLs and addresses are plain ASCII: a scan and one copy.
+	if plain(s) {
+		return append(dst, s...)
 	}
-	start := 0
+	i, start := 0, 0
 	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -286,8 +355,7 @@ func appendString(dst []byte, s []byte) []byte {
 		}
 		i += size
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // CutUTF8 cuts b to at most n bytes without splitting a UTF-8 sequence.

@@ -107,3 +107,15 @@ func TestAppendTimeDigits(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkNewIDs makes a segment id and a trace id, as the segmenter does
+// for each segment.
+func BenchmarkNewIDs(b *testing.B) {
+	random := []byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10, 0x0f, 0x1e, 0x2d, 0x3c}
+	start := time.Unix(1700000000, 123456000)
+	var s Segment
+	for b.Loop() {
+		NewSegmentID(random[:8], &s.ID)
+		NewTraceID(random[8:], start, &s.TraceID)
+	}
+}
