@@ -8,7 +8,6 @@ import (
 	"log/slog"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
 	"github.com/xray-capture/xray-capture/bpf"
@@ -54,7 +53,7 @@ func OpenEngine(engine, iface string, ports []uint16, rc RingConfig, log *slog.L
 }
 
 func attachEBPF(src *Live, ports []uint16, log *slog.Logger) error {
-	if err := rlimit.RemoveMemlock(); err != nil {
+	if err := raiseMemlock(); err != nil {
 		log.Debug("memlock limit kept", "reason", err)
 	}
 	f, err := bpf.NewFilter(ports)
@@ -92,4 +91,26 @@ func EffectiveCaps() (uint64, error) {
 		return 0, err
 	}
 	return uint64(data[1].Effective)<<32 | uint64(data[0].Effective), nil
+}
+
+// raiseMemlock lifts RLIMIT_MEMLOCK, which charged BPF maps and programs
+// before Linux 5.11 (later kernels charge the memory cgroup, and the limit
+// no longer matters). Not cilium/ebpf's rlimit package: its initialiser
+// creates a BPF map and reads /proc/self/mountinfo to find out which
+// kernel this is, at every start-up, replays included.
+func raiseMemlock() error {
+	inf := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
+	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &inf); err == nil {
+		return nil
+	}
+	// Without CAP_SYS_RESOURCE, the soft limit can still rise to the hard.
+	var cur unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &cur); err != nil {
+		return err
+	}
+	if cur.Cur == cur.Max {
+		return fmt.Errorf("RLIMIT_MEMLOCK stays at %d bytes (no CAP_SYS_RESOURCE to raise its hard limit)", cur.Max)
+	}
+	cur.Cur = cur.Max
+	return unix.Setrlimit(unix.RLIMIT_MEMLOCK, &cur)
 }
