@@ -31,7 +31,10 @@ install_packages() {
 # build builds xray-capture and benchtool into $BIN.
 build() {
   mkdir -p "$BIN"
-  (cd "$REPO" && go build -o "$BIN/xray-capture" ./cmd/xray-capture && go build -o "$BIN/benchtool" ./bench/benchtool)
+  # xray-capture as make build and the Dockerfile make it: what is measured
+  # is what ships (static, no cgo).
+  (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$BIN/xray-capture" ./cmd/xray-capture &&
+    go build -o "$BIN/benchtool" ./bench/benchtool)
 }
 
 netns_up() {
