@@ -32,8 +32,9 @@ install_packages() {
 build() {
   mkdir -p "$BIN"
   # xray-capture as make build and the Dockerfile make it: what is measured
-  # is what ships (static, no cgo).
-  (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$BIN/xray-capture" ./cmd/xray-capture &&
+  # is what ships (static, no cgo), but with its symbol table, which is
+  # never loaded and lets perf name functions (live.sh PROFILE=1).
+  (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -o "$BIN/xray-capture" ./cmd/xray-capture &&
     go build -o "$BIN/benchtool" ./bench/benchtool)
 }
 
