@@ -15,7 +15,9 @@
 # with perf, and the share of the agent's CPU samples in the Go runtime's
 # parking and waking (the pipeline goroutine waits in poll for each ring
 # block, and the sender goroutine is woken per batch) is printed.
-# Usage: [PIN=1] [PROFILE=1] bench/live.sh [rounds, default 5] [seconds per run, default 5]
+# AGENT_ARGS are added to every xray-capture command line (e.g. the hidden
+# --ring-block-kb and --ring-block-timeout, to try ring shapes).
+# Usage: [PIN=1] [PROFILE=1] [AGENT_ARGS=...] bench/live.sh [rounds, default 5] [seconds per run, default 5]
 # PIN=1 keeps nginx on CPU 1 and wrk on CPU 0 (bench/lib.sh: pin).
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -58,7 +60,7 @@ served() { echo $(($(access_count) - BEFORE)); }
 start_agent() {
   local sampling=--sampling=false
   [ "${SAMPLING:-}" != default ] || sampling=
-  ip netns exec $NS_LO "$BIN/xray-capture" --port $PORT --service-name bench $sampling "$@" 2>xray.err &
+  ip netns exec $NS_LO "$BIN/xray-capture" --port $PORT --service-name bench $sampling ${AGENT_ARGS:-} "$@" 2>xray.err &
   AGENT=$!
   for _ in $(seq 100); do grep -q capturing xray.err && break; sleep 0.05; done
   grep -q capturing xray.err || { cat xray.err >&2; exit 1; }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,11 +47,15 @@ type Options struct {
 	Engine    string
 	Ring      capture.RingConfig
 	RingMB    int
-	Workers   int
-	Print     bool
-	Summary   bool
-	LogLevel  string
-	LogFormat string
+	// For developers measuring the ring (hidden flags): one block's size
+	// and how long the kernel may hold a block that is not full.
+	RingBlockKB      int
+	RingBlockTimeout time.Duration
+	Workers          int
+	Print            bool
+	Summary          bool
+	LogLevel         string
+	LogFormat        string
 
 	// OTLP export: OTLP is nil when off.
 	OTLP           *emitter.OTLPConfig
@@ -195,6 +200,14 @@ func (o *Options) validate() error {
 	default:
 		bad(fmt.Errorf("--engine %q: want auto, ebpf, cbpf or pcap", o.Engine))
 	}
+	pageKB := os.Getpagesize() >> 10
+	blockOK := o.RingBlockKB >= pageKB && o.RingBlockKB <= 64<<10 && o.RingBlockKB%pageKB == 0
+	if !blockOK {
+		bad(fmt.Errorf("--ring-block-kb %d: want a multiple of the page size (%d KiB), up to 65536", o.RingBlockKB, pageKB))
+	}
+	if o.RingBlockTimeout < time.Millisecond || o.RingBlockTimeout > time.Second {
+		bad(fmt.Errorf("--ring-block-timeout %v: want 1ms to 1s", o.RingBlockTimeout))
+	}
 	ringOK := o.RingMB >= 1 && o.RingMB <= 4096
 	if !ringOK {
 		bad(fmt.Errorf("--ring-size-mb %d: want 1 to 4096", o.RingMB))
@@ -213,7 +226,8 @@ func (o *Options) validate() error {
 		bad(errors.New("--workers needs the ebpf or cbpf engine, not pcap"))
 	}
 	o.Ring = capture.DefaultRing
-	if ringOK && workersOK {
+	o.Ring.BlockSize, o.Ring.BlockTimeout = o.RingBlockKB<<10, o.RingBlockTimeout
+	if ringOK && blockOK && workersOK {
 		// The ring memory is shared out: each worker has its own ring.
 		o.Ring.Blocks = o.RingMB * (1 << 20) / o.Ring.BlockSize / o.Workers
 		if minMB := 4 * o.Ring.BlockSize * o.Workers >> 20; o.Ring.Blocks < 4 {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/xray-capture/xray-capture/capture"
 	"github.com/xray-capture/xray-capture/emitter"
 	"github.com/xray-capture/xray-capture/segmenter"
 )
@@ -101,6 +102,8 @@ name only, so that per-service names stay apart.`,
 	f.StringVarP(&opts.Interface, "interface", "i", "", "capture on this interface only (default: all interfaces)")
 	f.StringVar(&opts.Engine, "engine", "auto", "packet filter: auto (eBPF, else classic BPF), ebpf, cbpf, or pcap (libpcap builds)")
 	f.IntVar(&opts.RingMB, "ring-size-mb", 16, "size of the AF_PACKET ring in MiB (all workers together)")
+	f.IntVar(&opts.RingBlockKB, "ring-block-kb", capture.DefaultRing.BlockSize>>10, "size of one ring block in KiB (for developers: bench/live.sh)")
+	f.DurationVar(&opts.RingBlockTimeout, "ring-block-timeout", capture.DefaultRing.BlockTimeout, "longest the kernel holds a ring block that is not full (for developers: bench/live.sh)")
 	f.IntVar(&opts.Workers, "workers", 1, "live capture pipelines, one per core the agent may use; the kernel hands each connection to one (PACKET_FANOUT), and each has its own ring and share of the memory bounds")
 	f.BoolVar(&opts.Print, "print", false, "also print one line per request on stdout, every request seen: those not sampled (not sent) are marked")
 	f.BoolVar(&opts.Summary, "summary", false, "print a table per service and route (requests seen, of which sampled, error and fault rates, p50/p90/p99 latency) at the end, and live on SIGUSR1")
@@ -123,6 +126,8 @@ name only, so that per-service names stay apart.`,
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for developers: go tool pprof)")
 	_ = f.MarkHidden("id-seed")
 	_ = f.MarkHidden("cpuprofile")
+	_ = f.MarkHidden("ring-block-kb")
+	_ = f.MarkHidden("ring-block-timeout")
 	_ = f.MarkHidden("sampling-seed")
 	_ = f.MarkHidden("ec2-metadata-endpoint")
 	_ = f.MarkHidden("beanstalk-config")
