@@ -6,6 +6,7 @@ package xray
 // one byte for any input.
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -177,65 +178,32 @@ const refDigitPairs = "000102030405060708091011121314151617181920212223242526272
 	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
 	"8081828384858687888990919293949596979899"
 
-// jsonPlain holds the bytes that go into a JSON string as they are:
-// printable ASCII but the quote and the backslash.
-var refJSONPlain = func() (t [256]bool) {
-	for c := 0x20; c < 0x7f; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// appendString writes a JSON string. Bytes that are not valid UTF-8 become
-// U+FFFD, so that the document is valid JSON whatever the wire carried.
+// refAppendString is not the old code but the rules it follows, written
+// the plain way, rune by rune (the old byte loop is still the encoder's
+// slow path): quote and backslash escaped, \n \r \t, other controls and
+// DEL as \u00XX, each byte of invalid UTF-8 as U+FFFD, the rest as is.
 func refAppendString(dst []byte, s []byte) []byte {
 	dst = append(dst, '"')
-	// Names, URLs and addresses are plain ASCII: one table look-up a
-	// byte, and one copy.
-	i := 0
-	for i < len(s) && refJSONPlain[s[i]] {
-		i++
-	}
-	if i == len(s) {
-		dst = append(dst, s...)
-		return append(dst, '"')
-	}
-	start := 0
-	for i < len(s) {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', refHexDigits[c>>4], refHexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
+	for len(s) > 0 {
+		r, size := utf8.DecodeRune(s)
+		switch {
+		case r == utf8.RuneError && size == 1:
 			dst = append(dst, "\ufffd"...)
-			i++
-			start = i
-			continue
+		case r == '"' || r == '\\':
+			dst = append(dst, '\\', byte(r))
+		case r == '\n':
+			dst = append(dst, `\n`...)
+		case r == '\r':
+			dst = append(dst, `\r`...)
+		case r == '\t':
+			dst = append(dst, `\t`...)
+		case r < 0x20 || r == 0x7f:
+			dst = fmt.Appendf(dst, `\u%04x`, r)
+		default:
+			dst = append(dst, s[:size]...)
 		}
-		i += size
+		s = s[size:]
 	}
-	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
 
