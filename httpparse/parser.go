@@ -812,34 +812,27 @@ func (p *Parser) header(line []byte, fr *framing) Reason {
 		}
 		return ReasonNone
 	}
-	// One pass over the name: token bytes up to the colon. ':' is not a
-	// token byte, so a name ending at a colon is the name before the first
-	// colon, and a token. Anything else takes the slow path below.
-	colon := 0
-	for colon < len(line) && tokenTable[line[colon]] {
-		colon++
-	}
-	token := colon > 0 && colon < len(line) && line[colon] == ':'
-	if !token {
-		colon = bytes.IndexByte(line, ':')
-	}
+	// The name is what comes before the first colon. It is not checked to
+	// be a token: only the names below are acted on, and equalFold matches
+	// them byte for byte but for letters' case, so a name that matches is
+	// a token. A name with other bytes is ignored as servers' rejection of
+	// it answers the request, unless it is a framing header with
+	// whitespace before the colon ("Content-Length : 5"), which servers
+	// read differently: that makes the framing unknown.
+	colon := bytes.IndexByte(line, ':')
 	if colon <= 0 {
 		return ReasonHeaderLine
 	}
 	name := line[:colon]
-	if !token {
-		// "Name : value" and the like. Servers reject these; the request
-		// still gets that rejection as its response, so the message is kept
-		// unless the bad name might be a framing header.
+	fr.lastFraming = false
+	if c := name[len(name)-1]; c == ' ' || c == '\t' {
 		t := trimRightOWS(name)
 		if equalFold(t, "content-length") || equalFold(t, "transfer-encoding") {
 			return ReasonHeaderLine
 		}
-		fr.lastFraming = false
 		return ReasonNone
 	}
 	value := TrimOWS(line[colon+1:])
-	fr.lastFraming = false
 	switch len(name) {
 	case 4:
 		if equalFold(name, "host") && !p.msg.HasHost {

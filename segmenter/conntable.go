@@ -80,7 +80,14 @@ type conn struct {
 // one, or nil when p is the tail of a connection we do not know.
 func (t *Tracker) connFor(key connKey, p *capture.Packet, toServer bool) *conn {
 	syn := p.Flags&capture.FlagSYN != 0
-	c := t.conns[key]
+	// Consecutive packets are often one connection's (a request, its
+	// answer, the ACK): the last one found is tried before the map, whose
+	// hash of the 36-byte key was a tenth of the tracker's time.
+	c := t.lastConn
+	if c == nil || c.key != key {
+		c = t.conns[key]
+		t.lastConn = c
+	}
 	if c != nil && syn && toServer && p.Flags&capture.FlagACK == 0 && !c.sawClientSYN &&
 		c.up.Synced() && c.up.Start() == p.Seq+1 {
 		// The SYN of a connection picked up at its first byte, captured
@@ -252,6 +259,9 @@ func (t *Tracker) release(c *conn) {
 	c.req.Shrink()
 	c.resp.Shrink()
 	delete(t.conns, c.key)
+	if t.lastConn == c {
+		t.lastConn = nil
+	}
 	c.up.Release()
 	c.down.Release()
 	c.queue.reset()

@@ -133,6 +133,7 @@ type Tracker struct {
 	cfg         Config
 	ports       [1024]uint64 // bitmap of server ports
 	conns       map[connKey]*conn
+	lastConn    *conn      // the connection of the last lookup (connFor); nil after its release
 	ended       endedTable // where recently ended connections' bytes lay
 	free        []*conn
 	newest      *conn // LRU list of conns by last packet
