@@ -1,13 +1,15 @@
 package xray
 
 // The encoder and id functions as they were before they were made faster
-// (commit d657c36), kept verbatim as the reference that the differential
-// and fuzz tests hold the current ones to: the output must not change by
-// one byte for any input.
+// (commit d657c36), with the document's optional members joined and
+// strings escaped rune by rune: the reference that the differential and
+// fuzz tests hold the current ones to. The output must not change by one
+// byte for any input.
 
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -49,21 +51,14 @@ func refAppendJSON(s *Segment, dst []byte) []byte {
 	dst = append(dst, '}')
 	if s.HasResponse {
 		// Status 0 is an HTTP/0.9 answer, which has no status line.
-		dst = append(dst, `,"response":{`...)
-		sep := false
+		var members []string
 		if s.Status > 0 {
-			dst = append(dst, `"status":`...)
-			dst = strconv.AppendInt(dst, int64(s.Status), 10)
-			sep = true
+			members = append(members, `"status":`+strconv.Itoa(s.Status))
 		}
 		if s.ContentLength >= 0 {
-			if sep {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `"content_length":`...)
-			dst = strconv.AppendInt(dst, s.ContentLength, 10)
+			members = append(members, `"content_length":`+strconv.FormatInt(s.ContentLength, 10))
 		}
-		dst = append(dst, '}')
+		dst = append(dst, `,"response":{`+strings.Join(members, ",")+`}`...)
 	}
 	dst = append(dst, '}')
 	if s.Error {
@@ -95,43 +90,24 @@ func refAppendJSON(s *Segment, dst []byte) []byte {
 		dst = refAppendStr(dst, s.SamplingRule)
 	}
 	dst = append(dst, `}}`...)
-	if s.Outcome != "" || s.CaptureGap || s.Resync || s.Tunnelled || s.StatusLine != "" {
-		dst = append(dst, `,"annotations":{`...)
-		sep := false
-		if s.Outcome != "" {
-			dst = append(dst, `"capture_outcome":`...)
-			dst = refAppendStr(dst, s.Outcome)
-			sep = true
-		}
-		if s.CaptureGap {
-			if sep {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `"capture_gap":true`...)
-			sep = true
-		}
-		if s.Resync {
-			if sep {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `"pairing":"ack-resync"`...)
-			sep = true
-		}
-		if s.Tunnelled {
-			if sep {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `"connect_tunnel":true`...)
-			sep = true
-		}
-		if s.StatusLine != "" {
-			if sep {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `"response_status_line":`...)
-			dst = refAppendStr(dst, s.StatusLine)
-		}
-		dst = append(dst, '}')
+	var annotations []string
+	if s.Outcome != "" {
+		annotations = append(annotations, `"capture_outcome":`+string(refAppendStr(nil, s.Outcome)))
+	}
+	if s.CaptureGap {
+		annotations = append(annotations, `"capture_gap":true`)
+	}
+	if s.Resync {
+		annotations = append(annotations, `"pairing":"ack-resync"`)
+	}
+	if s.Tunnelled {
+		annotations = append(annotations, `"connect_tunnel":true`)
+	}
+	if s.StatusLine != "" {
+		annotations = append(annotations, `"response_status_line":`+string(refAppendStr(nil, s.StatusLine)))
+	}
+	if len(annotations) > 0 {
+		dst = append(dst, `,"annotations":{`+strings.Join(annotations, ",")+`}`...)
 	}
 	return append(dst, '}')
 }
