@@ -22,23 +22,9 @@ wanted() {
 cd "$(dirname "$0")/.."
 out=testdata/captures
 mkdir -p "$out"
-for tool in tcpdump nginx curl ip; do
-  command -v "$tool" >/dev/null || { echo "make-captures: $tool is required (apt-get install -y tcpdump nginx-light curl iproute2)" >&2; exit 1; }
-done
-
-srv=xcgen-srv cli=xcgen-cli
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  ip netns del "$srv" 2>/dev/null || true
-  ip netns del "$cli" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-cleanup_ns() { ip netns del "$srv" 2>/dev/null || true; ip netns del "$cli" 2>/dev/null || true; }
-cleanup_ns
+source test/lib-captures.sh
+require make-captures "tcpdump nginx-light curl iproute2" tcpdump nginx curl ip
+namespaces xcgen-srv xcgen-cli
 
 ip netns add "$srv"
 ip netns add "$cli"

@@ -24,23 +24,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=testdata/captures
 mkdir -p "$out"
-for tool in tcpdump curl ip tc; do
-  command -v "$tool" >/dev/null || { echo "make-encap-captures: $tool is required (apt-get install -y tcpdump curl iproute2)" >&2; exit 1; }
-done
-
-srv=xenc-srv cli=xenc-cli
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  ip netns del "$srv" 2>/dev/null || true
-  ip netns del "$cli" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-ip netns del "$srv" 2>/dev/null || true
-ip netns del "$cli" 2>/dev/null || true
+source test/lib-captures.sh
+require make-encap-captures "tcpdump curl iproute2" tcpdump curl ip tc
+namespaces xenc-srv xenc-cli
 
 S() { ip netns exec "$srv" "$@"; }
 C() { ip netns exec "$cli" "$@"; }
