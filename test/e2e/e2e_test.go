@@ -190,6 +190,18 @@ type doc struct {
 }
 
 // byURL waits for n segments and indexes them by URL.
+// tracedOnce returns the one segment of URL u in m, or reports that u was
+// traced another number of times.
+func tracedOnce[T any](t *testing.T, m map[string][]T, u string) (T, bool) {
+	t.Helper()
+	if ds := m[u]; len(ds) == 1 {
+		return ds[0], true
+	}
+	t.Errorf("%s traced %d times", u, len(m[u]))
+	var none T
+	return none, false
+}
+
 func (e *env) byURL(t *testing.T, n int) map[string][]doc {
 	t.Helper()
 	raw, bad := e.daemon.Wait(n, 10*time.Second)
@@ -270,12 +282,10 @@ func (e *env) checkTraffic(t *testing.T, clients, perClient int) {
 	for c := range clients {
 		for i := range perClient {
 			u := fmt.Sprintf("http://192.0.2.1:8080/k/%d/%d", c, i)
-			ds := m[u]
-			if len(ds) != 1 {
-				t.Errorf("%s traced %d times", u, len(ds))
+			d, ok := tracedOnce(t, m, u)
+			if !ok {
 				continue
 			}
-			d := ds[0]
 			if d.Name != "e2e" || d.HTTP.Request.Method != "GET" || d.HTTP.Request.ClientIP != "192.0.2.2" ||
 				d.HTTP.Request.XFF || d.HTTP.Response == nil || d.HTTP.Response.Status != 200 ||
 				d.HTTP.Response.ContentLength != 5 || d.End < d.Start || len(d.ID) != 16 || len(d.TraceID) != 35 {

@@ -40,12 +40,10 @@ func TestLiveMirror(t *testing.T) {
 			for c := range clients {
 				for i := range perClient {
 					u := fmt.Sprintf("http://192.0.2.1:8080/m/%d/%d", c, i)
-					ds := m[u]
-					if len(ds) != 1 {
-						t.Errorf("%s traced %d times", u, len(ds))
+					d, ok := tracedOnce(t, m, u)
+					if !ok {
 						continue
 					}
-					d := ds[0]
 					if d.Name != "shop" || d.HTTP.Request.ClientIP != "192.0.2.2" || d.HTTP.Response == nil ||
 						d.HTTP.Response.Status != 200 || d.HTTP.Response.ContentLength != 5 || d.End < d.Start {
 						t.Errorf("%s: %+v", u, d)
