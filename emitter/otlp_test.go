@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -12,8 +11,6 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/xray-capture/xray-capture/xray"
 )
 
 // TestOTLPEmitDoesNotAlloc: encoding a span and handing batches over
@@ -26,13 +23,7 @@ func TestOTLPEmitDoesNotAlloc(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink := x.Sink()
-	s := &xray.Segment{Name: []byte("shop"), Method: []byte("GET"), URL: []byte("http://shop.example:8080/api/items"),
-		UserAgent: []byte("curl/8"), HasUserAgent: true, ClientIP: []byte("203.0.113.7"), XForwardedFor: true,
-		HasResponse: true, Status: 503, ContentLength: 12, Fault: true, Outcome: "reset", CaptureGap: true,
-		ParentID: []byte("53995c3f42cd8ad8"), TraceState: []byte("a=1"),
-		Peer: netip.MustParseAddrPort("192.0.2.2:41000"), Start: time.Unix(1700000000, 0), End: time.Unix(1700000001, 0)}
-	copy(s.ID[:], "0123456789abcdef")
-	copy(s.TraceID[:], "1-5759e988-bd862e3fe1be46a994272793")
+	s := testSegment()
 	for range 1000 {
 		sink.Emit(s)
 	}
