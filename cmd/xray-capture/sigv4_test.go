@@ -159,13 +159,26 @@ func TestOTLPSigV4Options(t *testing.T) {
 			t.Errorf("%v: %v", tc.args, err)
 		}
 	}
-	for _, args := range [][]string{
-		{"--otlp-endpoint", "grpc://collector:4317", "--otlp-sigv4", "--otlp-region", "us-east-1"},
-		{"--otlp-endpoint", "http://collector:4318", "--otlp-region", "us-east-1"},
-		{"--otlp-endpoint", "http://collector:4318", "--otlp-sigv4"}, // no region anywhere
+	// Refused at validation: a run never starts (before, these went on to
+	// a live capture, whose own failure unprivileged passed for theirs).
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--otlp-endpoint", "grpc://collector:4317", "--otlp-sigv4", "--otlp-region", "us-east-1"}, "is over HTTP only, not gRPC"},
+		{[]string{"--otlp-endpoint", "http://collector:4318", "--otlp-region", "us-east-1"}, "--otlp-region: only with SigV4"},
+		// No region anywhere: the SDK's own lookup fails first, at the
+		// instance metadata it may not ask.
+		{[]string{"--otlp-endpoint", "http://collector:4318", "--otlp-sigv4"}, "--otlp-sigv4: the AWS configuration: "},
 	} {
-		if _, _, err := runCLI(t, nil, append([]string{"--port", "80", "--service-name", "s"}, args...)...); err == nil {
-			t.Errorf("%v: no error", args)
+		cmd := newRootCmdWith(io.Discard, io.Discard, func(string) (string, bool) { return "", false },
+			func(*cobra.Command, *Options) error {
+				t.Errorf("%v: accepted", tc.args)
+				return nil
+			})
+		cmd.SetArgs(append([]string{"--port", "80", "--service-name", "s", "--daemon-address", "off"}, tc.args...))
+		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
 		}
 	}
 }
