@@ -394,9 +394,9 @@ func (o *Options) otlpConfig() (*emitter.OTLPConfig, []error) {
 	}
 	for _, name := range []string{"OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"} {
 		switch v := env(name); v {
-		case "", "gzip":
-		case "none":
-			cfg.NoGzip = true
+		case "":
+		case "gzip", "none":
+			cfg.NoGzip = v == "none" // the traces variable, later, wins
 		default:
 			errs = append(errs, fmt.Errorf("%s %q: want gzip or none", name, v))
 		}

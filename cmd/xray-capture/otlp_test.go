@@ -340,6 +340,24 @@ func TestOTLPEndpointFromEnvironment(t *testing.T) {
 			t.Errorf("%v: %v", tc, err)
 		}
 	}
+	// Compression: the traces variable wins over the general one, either way.
+	for _, tc := range []struct {
+		general, traces string
+		gzip            bool
+	}{{"none", "gzip", true}, {"gzip", "none", false}, {"none", "", false}, {"", "", true}} {
+		env := map[string]string{"OTEL_EXPORTER_OTLP_COMPRESSION": tc.general, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": tc.traces}
+		cmd := newRootCmdWith(io.Discard, io.Discard, func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+			func(_ *cobra.Command, o *Options) error {
+				if o.OTLP.NoGzip == tc.gzip {
+					t.Errorf("compression %q then %q: gzip %v, want %v", tc.general, tc.traces, !o.OTLP.NoGzip, tc.gzip)
+				}
+				return nil
+			})
+		cmd.SetArgs([]string{"--port", "80", "--service-name", "s", "--daemon-address", "off", "--otlp-endpoint", "http://c:4318"})
+		if err := cmd.Execute(); err != nil {
+			t.Errorf("compression %q then %q: %v", tc.general, tc.traces, err)
+		}
+	}
 	for _, tc := range []struct {
 		env  map[string]string
 		args []string
