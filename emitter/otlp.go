@@ -20,6 +20,13 @@ import (
 	"github.com/xray-capture/xray-capture/xray"
 )
 
+// The defaults of OTLPConfig's batching, which the command's flags show.
+const (
+	DefaultOTLPBatchSize  = 512
+	DefaultOTLPBatchDelay = time.Second
+	DefaultOTLPQueueSpans = 2048
+)
+
 // OTLPConfig says where and how spans go. Zero values take the defaults
 // of the OpenTelemetry batch span processor and OTLP exporter where these
 // have one.
@@ -36,9 +43,9 @@ type OTLPConfig struct {
 	// SDKVersion is the scope's version.
 	SDKVersion string
 
-	BatchSize  int           // spans per request; 512
+	BatchSize  int           // spans per request; DefaultOTLPBatchSize
 	Delay      time.Duration // the longest a span waits for its batch; 1 s
-	QueueSpans int           // spans waiting to be sent, at most; 2048
+	QueueSpans int           // spans waiting to be sent, at most; DefaultOTLPQueueSpans
 	NoGzip     bool
 	Timeout    time.Duration // one request; 10 s
 	// Retries of a retryable answer (429, 502, 503, 504, or no answer)
@@ -48,7 +55,6 @@ type OTLPConfig struct {
 	// ShutdownTimeout bounds Close: what is not sent by then is dropped
 	// and counted (reason shutdown); 5 s.
 	ShutdownTimeout time.Duration
-	Client          *http.Client // nil: a client with Timeout
 	// Sign, if set, signs each HTTP request, given the body it carries
 	// (SigV4 for AWS X-Ray's OTLP endpoint); an error fails the attempt,
 	// which is retried.
@@ -153,28 +159,24 @@ func newOTLP(cfg OTLPConfig, workers int) (*OTLP, error) {
 			*d = v
 		}
 	}
-	def(&cfg.Delay, time.Second)
+	def(&cfg.Delay, DefaultOTLPBatchDelay)
 	def(&cfg.Timeout, 10*time.Second)
 	def(&cfg.RetryInitial, time.Second)
 	def(&cfg.RetryMax, 30*time.Second)
 	def(&cfg.RetryElapsed, time.Minute)
 	def(&cfg.ShutdownTimeout, 5*time.Second)
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 512
+		cfg.BatchSize = DefaultOTLPBatchSize
 	}
 	if cfg.QueueSpans <= 0 {
-		cfg.QueueSpans = 2048
+		cfg.QueueSpans = DefaultOTLPQueueSpans
 	}
 	cfg.QueueSpans = max(cfg.QueueSpans, otlpBatchSpans)
-	client := cfg.Client
-	if client == nil {
-		client = &http.Client{Timeout: cfg.Timeout}
-	}
 	// The queue holds QueueSpans in full batches; the pool has one more
 	// batch per sink and one for the sender.
 	qlen := cfg.QueueSpans / otlpBatchSpans
 	var err error
-	x := &OTLP{cfg: cfg, client: client,
+	x := &OTLP{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout},
 		queue: make(chan *otlpBatch, qlen), free: make(chan *otlpBatch, qlen+workers+1),
 		done: make(chan struct{})}
 	if cfg.GRPC {
@@ -640,7 +642,7 @@ func (x *OTLP) post(body []byte, encoding string) (rejected int, retryAfter time
 		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/x-protobuf")
-	req.Header.Set("User-Agent", "xray-capture/"+x.cfg.SDKVersion)
+	req.Header.Set("User-Agent", xray.SDKName+"/"+x.cfg.SDKVersion)
 	if encoding != "" {
 		req.Header.Set("Content-Encoding", encoding)
 	}

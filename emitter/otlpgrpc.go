@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xray-capture/xray-capture/xray"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -55,7 +56,7 @@ func newOTLPGRPC(cfg OTLPConfig) (*otlpGRPC, error) {
 	bo.MaxDelay = min(cfg.RetryMax, 5*time.Second)
 	conn, err := grpc.NewClient(u.Host,
 		grpc.WithTransportCredentials(creds),
-		grpc.WithUserAgent("xray-capture/"+cfg.SDKVersion),
+		grpc.WithUserAgent(xray.SDKName+"/"+cfg.SDKVersion),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: cfg.Timeout}))
 	if err != nil {
 		return nil, fmt.Errorf("otlp: %w", err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/xray-capture/xray-capture/xray"
 )
 
 // ResourceAttributes are the attributes of every span's resource besides
@@ -64,7 +66,7 @@ func ResourceAttributes(origin string, aws []byte, region, sdkVersion string, us
 		set("deployment.environment.name", fmt.Sprint(members.EB["environment_name"]))
 		set("service.version", fmt.Sprint(members.EB["version_label"]))
 	}
-	set("telemetry.sdk.name", "xray-capture")
+	set("telemetry.sdk.name", xray.SDKName)
 	set("telemetry.sdk.language", "go")
 	set("telemetry.sdk.version", sdkVersion)
 	for _, a := range user {

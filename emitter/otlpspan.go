@@ -1,6 +1,8 @@
 package emitter
 
 import (
+	"bytes"
+	"encoding/hex"
 	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -72,11 +74,13 @@ type spanEncoder struct {
 // appendSpan appends the Span message of s (without its field tag and
 // length) to b: the OpenTelemetry HTTP server span (docs/otlp.md).
 func (e *spanEncoder) appendSpan(b []byte, s *xray.Segment) []byte {
+	// The ids are lowercase hex, made so or checked by xray.TraceContext:
+	// hex.Decode cannot fail on them.
 	var tid [16]byte
-	hexDecode(tid[:4], s.TraceID[2:10])
-	hexDecode(tid[4:], s.TraceID[11:35])
+	hex.Decode(tid[:4], s.TraceID[2:10])
+	hex.Decode(tid[4:], s.TraceID[11:35])
 	var sid [8]byte
-	hexDecode(sid[:], s.ID[:])
+	hex.Decode(sid[:], s.ID[:])
 	b = protowire.AppendTag(b, spanTraceID, protowire.BytesType)
 	b = protowire.AppendBytes(b, tid[:])
 	b = protowire.AppendTag(b, spanSpanID, protowire.BytesType)
@@ -88,7 +92,7 @@ func (e *spanEncoder) appendSpan(b []byte, s *xray.Segment) []byte {
 	flags := uint32(flagSampled | flagHasIsRemote)
 	if len(s.ParentID) == 16 {
 		var pid [8]byte
-		hexDecode(pid[:], s.ParentID)
+		hex.Decode(pid[:], s.ParentID)
 		b = protowire.AppendTag(b, spanParentSpanID, protowire.BytesType)
 		b = protowire.AppendBytes(b, pid[:])
 		flags |= flagParentRemote
@@ -242,7 +246,7 @@ func splitURL(u []byte) (scheme, host []byte, port int, path []byte) {
 	switch {
 	case len(portText) > 0:
 		port = atoiPort(portText)
-	case equalFoldASCII(scheme, "https"):
+	case bytes.EqualFold(scheme, []byte("https")):
 		port = 443
 	default:
 		port = 80
@@ -267,37 +271,6 @@ func atoiPort(b []byte) int {
 		return 0
 	}
 	return n
-}
-
-func equalFoldASCII(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		if b[i]|0x20 != s[i]|0x20 {
-			return false
-		}
-	}
-	return true
-}
-
-// hexDecode decodes lowercase hex (the ids are checked or made so).
-func hexDecode(dst, src []byte) {
-	for i := range dst {
-		dst[i] = hexNibble(src[2*i])<<4 | hexNibble(src[2*i+1])
-	}
-}
-
-func hexNibble(c byte) byte {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10
-	}
-	return 0
 }
 
 // The KeyValue helpers append field 9 (attributes) of a Span, or field 1

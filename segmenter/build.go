@@ -50,7 +50,6 @@ func (t *Tracker) emit(c *conn, r *pendingReq, resp *httpparse.Message, end time
 	s.ParentID = r.get(r.parent)
 	s.TraceState = r.get(r.traceState)
 	s.Peer = netip.AddrPortFrom(c.clientIP.Unmap(), c.clientPort)
-	s.Server = netip.AddrPortFrom(c.serverIP.Unmap(), c.serverPort)
 	s.Start, s.End = r.start, end
 	if end.Before(r.start) {
 		s.End = r.start // packet clocks can step back; X-Ray wants end ≥ start

@@ -20,9 +20,9 @@ type Segment struct {
 	// TraceState: the incoming W3C tracestate when traceparent gave the
 	// trace (OTLP only; the daemon's document has no place for it).
 	TraceState []byte
-	// Peer and Server: the connection's client and server ends (OTLP's
-	// network.peer.*; the X-Ray document has only client_ip).
-	Peer, Server netip.AddrPort
+	// Peer: the connection's client end (OTLP's network.peer.*; the X-Ray
+	// document has only client_ip).
+	Peer netip.AddrPort
 
 	Start, End time.Time
 	// InProgress: the request had no end when the capture stopped; the
