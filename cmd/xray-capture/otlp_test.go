@@ -112,6 +112,13 @@ func (r *otlpReceiver) record(er *coltracepb.ExportTraceServiceRequest) {
 	}
 }
 
+// requestCount is how many requests came so far.
+func (r *otlpReceiver) requestCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.requests
+}
+
 func (r *otlpReceiver) received() []receivedSpan {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -261,6 +268,8 @@ func TestOTLPRetryAfter(t *testing.T) {
 	if got := len(recv.received()); got != len(docs) {
 		t.Fatalf("%d spans for %d segments\n%s", got, len(docs), stderr)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(times) != 3 || times[1].Sub(times[0]) < 900*time.Millisecond || times[2].Sub(times[1]) < 900*time.Millisecond {
 		t.Errorf("requests at %v: want three, a second apart (Retry-After)", times)
 	}
@@ -280,8 +289,8 @@ func TestOTLPRejected(t *testing.T) {
 	if !strings.Contains(stderr, fmt.Sprintf("otlp_dropped_rejected=%d", len(docs))) || !strings.Contains(stderr, "otlp_sent=0") {
 		t.Errorf("summary:\n%s", stderr)
 	}
-	if recv.requests != 1 {
-		t.Errorf("%d requests, want 1 (400 is not retried)", recv.requests)
+	if n := recv.requestCount(); n != 1 {
+		t.Errorf("%d requests, want 1 (400 is not retried)", n)
 	}
 }
 
