@@ -55,7 +55,8 @@ func OpenPcap(iface string, ports []uint16, rc RingConfig) (*Pcap, error) {
 	}
 	// Tunnels go to user space whole, as with the classic filter: the
 	// decoder finds the inner packet and the tracker its ports.
-	filter := "((tcp and (" + strings.Join(ps, " or ") + ")) or udp dst port 4789 or udp dst port 6081 or ip proto 47 or ip6 proto 47)"
+	filter := fmt.Sprintf("((tcp and (%s)) or udp dst port %d or udp dst port %d or ip proto 47 or ip6 proto 47)",
+		strings.Join(ps, " or "), PortVXLAN, PortGENEVE)
 	if iface == "any" {
 		filter += " and not (outbound and ifindex 1)"
 	}

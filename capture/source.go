@@ -59,30 +59,30 @@ func OpenFile(path string) (*FileSource, error) {
 }
 
 func newFileSource(f *os.File) (*FileSource, error) {
-	// A plain pcap file, the usual case, is read straight into the record
+	// A plain file, the usual case, is read straight into the record
 	// reader's buffer: its magic is read in place, not through a bufio
 	// reader whose megabyte would be allocated and filled for four bytes.
+	// Gzip, pcapng and what cannot be read at an offset (a pipe) go
+	// through bufio.
 	var head [4]byte
-	if n, _ := f.ReadAt(head[:], 0); n == len(head) && !isGzip(head[:]) && !bytes.Equal(head[:], ngMagic) {
-		p, err := newPcapReader(f, pcapBufferSize)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotCapture, err)
+	var r io.Reader = f
+	var err error
+	magic := head[:]
+	if n, _ := f.ReadAt(head[:], 0); n < len(head) || isGzip(magic) || bytes.Equal(magic, ngMagic) {
+		br := bufio.NewReaderSize(f, 1<<20)
+		magic, err = br.Peek(4)
+		// After the peek, a plain file is read straight into the record
+		// reader's buffer, not through bufio's.
+		r = io.MultiReader(io.LimitReader(br, int64(br.Buffered())), f)
+		if isGzip(magic) {
+			zr, zerr := gzip.NewReader(br)
+			if zerr != nil {
+				return nil, fmt.Errorf("%w: bad gzip: %v", ErrNotCapture, zerr)
+			}
+			zb := bufio.NewReaderSize(zr, 1<<20)
+			r = zb
+			magic, err = zb.Peek(4)
 		}
-		return &FileSource{f: f, pcap: p, linkType: p.linkType}, nil
-	}
-	br := bufio.NewReaderSize(f, 1<<20)
-	magic, err := br.Peek(4)
-	// After the peek, a plain file is read straight into the record
-	// reader's buffer, not through bufio's.
-	r := io.MultiReader(io.LimitReader(br, int64(br.Buffered())), f)
-	if isGzip(magic) {
-		zr, zerr := gzip.NewReader(br)
-		if zerr != nil {
-			return nil, fmt.Errorf("%w: bad gzip: %v", ErrNotCapture, zerr)
-		}
-		zb := bufio.NewReaderSize(zr, 1<<20)
-		r = zb
-		magic, err = zb.Peek(4)
 	}
 	if err != nil {
 		if len(magic) == 0 {
