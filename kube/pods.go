@@ -48,7 +48,6 @@ type Config struct {
 type Pod struct {
 	Namespace, Name string
 	Service         string // the name its segments take
-	ServiceFrom     string // which rule gave it: annotation, label app.kubernetes.io/name, label app, owner Kind, or ""
 	ContainerID     string // of the container serving the port, or the first container
 	name, aws       []byte
 }
@@ -68,7 +67,6 @@ type Pods struct {
 	traced  map[uint16]bool
 	warned  map[string]bool // pod/port pairs already logged as not traced
 	Unknown atomic.Uint64   // requests to an address no pod of the node has
-	Changes atomic.Uint64   // tables built
 }
 
 // Start watches cfg.NodeName's pods until ctx ends. It waits for the first
@@ -244,35 +242,35 @@ func (p *Pods) Update(list []*corev1.Pod) {
 		p.cfg.Log.Warn("kubernetes: several host-network pods declare the same port; its requests take the fallback name", "address", k.String())
 	}
 	p.t.Store(t)
-	p.Changes.Add(1)
 }
 
 // hostAddrs are the addresses of the node the pod runs on.
 func hostAddrs(kp *corev1.Pod) []netip.Addr {
-	var out []netip.Addr
-	if a, err := netip.ParseAddr(kp.Status.HostIP); err == nil {
-		out = append(out, a.Unmap())
-	}
+	ips := []string{kp.Status.HostIP}
 	for _, ip := range kp.Status.HostIPs {
-		if a, err := netip.ParseAddr(ip.IP); err == nil {
-			out = append(out, a.Unmap())
-		}
+		ips = append(ips, ip.IP)
 	}
-	return out
+	return parseAddrs(ips)
 }
 
 // podAddrs are the pod's addresses: its pod IPs (on the host network, the
 // node's).
 func podAddrs(kp *corev1.Pod) []netip.Addr {
+	ips := []string{kp.Status.PodIP}
+	for _, ip := range kp.Status.PodIPs {
+		ips = append(ips, ip.IP)
+	}
+	return parseAddrs(ips)
+}
+
+// parseAddrs returns the addresses among ips, each once; what does not
+// parse (an empty field) is left out.
+func parseAddrs(ips []string) []netip.Addr {
 	var out []netip.Addr
-	add := func(s string) {
+	for _, s := range ips {
 		if a, err := netip.ParseAddr(s); err == nil && !slices.Contains(out, a.Unmap()) {
 			out = append(out, a.Unmap())
 		}
-	}
-	add(kp.Status.PodIP)
-	for _, ip := range kp.Status.PodIPs {
-		add(ip.IP)
 	}
 	return out
 }
@@ -345,7 +343,7 @@ func firstContainer(kp *corev1.Pod) *corev1.Container {
 // newPod builds the entry of kp's container c.
 func (p *Pods) newPod(kp *corev1.Pod, c *corev1.Container) *Pod {
 	pod := &Pod{Namespace: kp.Namespace, Name: kp.Name}
-	pod.Service, pod.ServiceFrom = ServiceName(kp)
+	pod.Service, _ = ServiceName(kp)
 	if c != nil {
 		pod.ContainerID = containerID(kp, c.Name)
 	}
@@ -353,7 +351,7 @@ func (p *Pods) newPod(kp *corev1.Pod, c *corev1.Container) *Pod {
 		pod.name = naming.Clean(nil, []byte(pod.Service))
 	}
 	if len(pod.name) == 0 {
-		pod.Service, pod.ServiceFrom = "", ""
+		pod.Service = ""
 	}
 	pod.aws = p.appendAWS(nil, pod)
 	return pod
