@@ -4,8 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"regexp"
-	"strconv"
 	"testing"
 
 	"github.com/xray-capture/xray-capture/internal/testutil"
@@ -64,10 +62,8 @@ func TestLiveMirror(t *testing.T) {
 			e.stop(t)
 			// The summary counts no broken frame: every mirrored packet
 			// decoded.
-			if m := regexp.MustCompile(`malformed_frames=(\d+)`).FindStringSubmatch(e.stderr.String()); m != nil {
-				if n, _ := strconv.Atoi(m[1]); n != 0 {
-					t.Errorf("%d malformed frames:\n%s", n, e.stderr.String())
-				}
+			if n := summaryCounters(t, e.stderr.String())["malformed_frames"]; n != 0 {
+				t.Errorf("%d malformed frames:\n%s", n, e.stderr.String())
 			}
 		})
 	}
