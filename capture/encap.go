@@ -128,32 +128,34 @@ func decodeTunnel(proto uint8, b []byte, wire, cut int, p *Packet) Result {
 	if len(b) > wire {
 		b, cut = b[:wire], 0 // the outer frame's padding is no inner byte
 	}
+	var dport uint16
 	if proto == 17 {
 		if len(b) < 4 {
 			return NotTCP // no port to tell a tunnel by
 		}
-		dport := binary.BigEndian.Uint16(b[2:4])
+		dport = binary.BigEndian.Uint16(b[2:4])
 		if dport != PortVXLAN && dport != PortGENEVE {
 			return NotTCP
 		}
 		if len(b) < 8 {
 			return malformed(p, WhyUDPShort)
 		}
-		if p.depth >= maxTunnels {
-			return malformed(p, WhyTooDeep)
-		}
-		p.depth++
-		if dport == PortVXLAN {
-			return decodeVXLAN(b[8:], cut, p)
-		}
-		return decodeGENEVE(b[8:], cut, p)
 	}
 	if p.depth >= maxTunnels {
 		return malformed(p, WhyTooDeep)
 	}
 	p.depth++
-	return decodeGRE(b, cut, p)
+	switch {
+	case proto != 17:
+		return decodeGRE(b, cut, p)
+	case dport == PortVXLAN:
+		return decodeVXLAN(b[8:], cut, p)
+	}
+	return decodeGENEVE(b[8:], cut, p)
 }
+
+// vni reads a VXLAN or GENEVE header's 24-bit network identifier.
+func vni(h []byte) uint32 { return uint32(h[4])<<16 | uint32(h[5])<<8 | uint32(h[6]) }
 
 // decodeVXLAN: 8 bytes (flags with I set, 24 reserved bits, VNI, 8
 // reserved bits), then an Ethernet frame.
@@ -164,7 +166,7 @@ func decodeVXLAN(b []byte, cut int, p *Packet) Result {
 	if b[0]&0x08 == 0 {
 		return malformed(p, WhyVXLANFlags)
 	}
-	p.Tunnel, p.VNI = TunnelVXLAN, uint32(b[4])<<16|uint32(b[5])<<8|uint32(b[6])
+	p.Tunnel, p.VNI = TunnelVXLAN, vni(b)
 	return decodeEthernet(b[8:], cut, p)
 }
 
@@ -183,7 +185,7 @@ func decodeGENEVE(b []byte, cut int, p *Packet) Result {
 	if len(b) < n {
 		return malformed(p, WhyGENEVEShort)
 	}
-	p.Tunnel, p.VNI = TunnelGENEVE, uint32(b[4])<<16|uint32(b[5])<<8|uint32(b[6])
+	p.Tunnel, p.VNI = TunnelGENEVE, vni(b)
 	if et := binary.BigEndian.Uint16(b[2:4]); et != etherTEB {
 		return decodeEtherType(et, b[n:], cut, p)
 	}
