@@ -13,6 +13,7 @@ import (
 
 	"github.com/xray-capture/xray-capture/xray"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -77,5 +78,30 @@ func TestOTLPKubernetesResource(t *testing.T) {
 	sort.Strings(want)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("resources:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestSpanPeerAddress: network.peer.address is the connection's client,
+// which client_ip names too unless a proxy's X-Forwarded-For replaced it.
+func TestSpanPeerAddress(t *testing.T) {
+	for _, tc := range []struct {
+		xff          bool
+		client, peer string
+	}{{true, "203.0.113.7", "192.0.2.2"}, {false, "192.0.2.2", "192.0.2.2"}} {
+		s := testSegment()
+		s.XForwardedFor, s.ClientIP = tc.xff, []byte(tc.client)
+		var e spanEncoder
+		var span tracepb.Span
+		if err := proto.Unmarshal(e.appendSpan(nil, s), &span); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, kv := range span.Attributes {
+			got[kv.Key] = kv.Value.GetStringValue()
+		}
+		if got["client.address"] != tc.client || got["network.peer.address"] != tc.peer {
+			t.Errorf("X-Forwarded-For %v: client.address %q, network.peer.address %q; want %q, %q",
+				tc.xff, got["client.address"], got["network.peer.address"], tc.client, tc.peer)
+		}
 	}
 }

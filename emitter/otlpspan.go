@@ -133,8 +133,14 @@ func (e *spanEncoder) appendSpan(b []byte, s *xray.Segment) []byte {
 	}
 	b = appendKVBytes(b, "client.address", s.ClientIP)
 	if s.Peer.IsValid() {
-		e.addr = s.Peer.Addr().AppendTo(e.addr[:0])
-		b = appendKVBytes(b, "network.peer.address", e.addr)
+		// client_ip is the connection's client, formatted once per
+		// connection, unless a proxy named another.
+		peer := s.ClientIP
+		if s.XForwardedFor {
+			e.addr = s.Peer.Addr().AppendTo(e.addr[:0])
+			peer = e.addr
+		}
+		b = appendKVBytes(b, "network.peer.address", peer)
 		b = appendKVInt(b, "network.peer.port", int64(s.Peer.Port()))
 	}
 	if s.HasUserAgent {
