@@ -364,14 +364,27 @@ func (x *OTLP) run() {
 
 // take moves a batch's spans into the pending request.
 func (x *OTLP) take(b *otlpBatch) {
-	base := int32(len(x.pending.buf))
-	x.pending.buf = append(x.pending.buf, b.buf...)
-	for _, r := range b.spans {
+	appendFirst(&x.pending, b, len(b.spans))
+	x.putBatch(b)
+}
+
+// appendFirst appends src's first k spans, with the bytes they and their
+// names lie in, to dst, and returns where those bytes end in src. A
+// batch's spans lie in order, each after its name, from 0.
+func appendFirst(dst, src *otlpBatch, k int) int32 {
+	if k == 0 {
+		return 0
+	}
+	last := src.spans[k-1]
+	end := last.off + last.n
+	base := int32(len(dst.buf))
+	dst.buf = append(dst.buf, src.buf[:end]...)
+	for _, r := range src.spans[:k] {
 		r.nameOff += base
 		r.off += base
-		x.pending.spans = append(x.pending.spans, r)
+		dst.spans = append(dst.spans, r)
 	}
-	x.putBatch(b)
+	return end
 }
 
 // stash moves a batch's spans into the backlog, as many as QueueSpans
@@ -381,17 +394,7 @@ func (x *OTLP) stash(b *otlpBatch) {
 	if keep < len(b.spans) {
 		x.dropped[OTLPDropQueueFull].Add(uint64(len(b.spans) - keep))
 	}
-	if keep > 0 {
-		// A batch's spans lie in order, each after its name, from 0.
-		last := b.spans[keep-1]
-		base := int32(len(x.backlog.buf))
-		x.backlog.buf = append(x.backlog.buf, b.buf[:last.off+last.n]...)
-		for _, r := range b.spans[:keep] {
-			r.nameOff += base
-			r.off += base
-			x.backlog.spans = append(x.backlog.spans, r)
-		}
-	}
+	appendFirst(&x.backlog, b, keep)
 	x.putBatch(b)
 }
 
@@ -402,15 +405,7 @@ func (x *OTLP) takeBacklog() {
 	if k <= 0 {
 		return
 	}
-	last := x.backlog.spans[k-1]
-	end := last.off + last.n
-	base := int32(len(x.pending.buf))
-	x.pending.buf = append(x.pending.buf, x.backlog.buf[:end]...)
-	for _, r := range x.backlog.spans[:k] {
-		r.nameOff += base
-		r.off += base
-		x.pending.spans = append(x.pending.spans, r)
-	}
+	end := appendFirst(&x.pending, &x.backlog, k)
 	n := copy(x.backlog.buf, x.backlog.buf[end:])
 	x.backlog.buf = x.backlog.buf[:n]
 	rest := copy(x.backlog.spans, x.backlog.spans[k:])
