@@ -522,8 +522,9 @@ func appendK8sAttributes(b, facts []byte) []byte {
 
 // jsonMember finds "key":"value" in b and returns value, if it has no escape.
 func jsonMember(b []byte, key string) ([]byte, bool) {
+	needle := []byte(`"` + key + `":"`)
 	for i := 0; i < len(b); {
-		j := bytes.Index(b[i:], []byte(`"`+key+`":"`))
+		j := bytes.Index(b[i:], needle)
 		if j < 0 {
 			return nil, false
 		}

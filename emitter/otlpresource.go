@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/xray-capture/xray-capture/awsmeta"
 	"github.com/xray-capture/xray-capture/xray"
 )
 
@@ -43,11 +44,11 @@ func ResourceAttributes(origin string, aws []byte, region, sdkVersion string, us
 	}
 	// The X-Ray exporter turns cloud.platform back into the origin.
 	switch origin {
-	case "AWS::EC2::Instance":
+	case awsmeta.OriginEC2:
 		set("cloud.platform", "aws_ec2")
-	case "AWS::ECS::Container":
+	case awsmeta.OriginECS:
 		set("cloud.platform", "aws_ecs")
-	case "AWS::ElasticBeanstalk::Environment":
+	case awsmeta.OriginBeanstalk:
 		set("cloud.platform", "aws_elastic_beanstalk")
 	}
 	if az := members.EC2["availability_zone"]; az != "" {
